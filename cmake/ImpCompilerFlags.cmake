@@ -1,0 +1,18 @@
+# Warnings, sanitizers and the compiler cache for every imp target.
+if(IMP_USE_CCACHE)
+  find_program(IMP_CCACHE ccache)
+  if(IMP_CCACHE)
+    set(CMAKE_CXX_COMPILER_LAUNCHER ${IMP_CCACHE})
+    set(CMAKE_C_COMPILER_LAUNCHER ${IMP_CCACHE})
+  endif()
+endif()
+
+add_library(imp_warnings INTERFACE)
+target_compile_options(imp_warnings INTERFACE -Wall -Wextra -Wno-unused-parameter)
+if(IMP_WERROR)
+  target_compile_options(imp_warnings INTERFACE -Werror)
+endif()
+if(IMP_SANITIZE_ADDRESS)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,22 @@
+# imp_add_test(NAME <bin> SRCS <files...> LABELS <labels...> [NO_TORCH]): one GoogleTest binary per
+# group, every test case registered with CTest and labelled. NO_TORCH links only the torch-free
+# imp_format library (fast to build, no LibTorch in the process).
+find_package(GTest REQUIRED)
+include(GoogleTest)
+
+function(imp_add_test)
+  cmake_parse_arguments(T "NO_TORCH" "NAME" "SRCS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SRCS})
+  if(T_NO_TORCH)
+    target_link_libraries(${T_NAME} PRIVATE imp_format GTest::gtest GTest::gtest_main imp_warnings)
+  else()
+    target_link_libraries(${T_NAME} PRIVATE imp_lib GTest::gtest GTest::gtest_main imp_warnings)
+    if(IMP_USE_PCH)
+      target_precompile_headers(${T_NAME} REUSE_FROM imp_lib)
+    endif()
+  endif()
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  target_compile_definitions(${T_NAME} PRIVATE IMP_TEST_DATA="${PROJECT_SOURCE_DIR}/tests/data"
+                                                 IMP_BINARY="$<TARGET_FILE:imp>")
+  gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 120)
+endfunction()

@@ -1,0 +1,42 @@
+// One options struct (with its defaults) and one run function per subcommand; main.cpp binds flags.
+#pragma once
+
+#include <string>
+
+namespace imp::cli {
+
+struct InspectOptions {
+  std::string path;  // model dir, PEFT adapter dir or a .safetensors file
+};
+int run_inspect(const InspectOptions& o);
+
+struct ForwardOptions {
+  std::string model;
+  std::string lora;
+  std::string inputs;
+  std::string output;
+  std::string dtype = "float32";
+  std::string device = "cpu";
+  std::string attn_implementation = "eager";
+  bool merge_lora = false;
+};
+int run_forward(const ForwardOptions& o);
+
+struct BenchForwardOptions {
+  std::string arch = "phi2";     // decoder family with Imp's real widths
+  int layers = 2;                // reduced depth
+  int vision_layers = 2;
+  int batch = 1;
+  int seq = 256;                 // text tokens per sample (plus the image's patches)
+  bool image = true;
+  std::string dtype = "float32";
+  std::string device = "cpu";
+  std::string attn_implementation = "eager";
+  int warmup = 1;
+  int iters = 3;
+  int threads = 0;               // 0 = LibTorch default
+  bool json = false;
+};
+int run_bench_forward(const BenchForwardOptions& o);
+
+}  // namespace imp::cli

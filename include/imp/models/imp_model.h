@@ -1,0 +1,73 @@
+// ImpModel: the whole Imp model (SigLIP tower + projector + decoder) or one part of it, built from a
+// model directory's config.json, with the LLaVA image splice of imp-reference 1.5.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "imp/models/config.h"
+#include "imp/models/language_model.h"
+#include "imp/models/vision.h"
+
+namespace imp {
+
+struct ImpInputs {
+  torch::Tensor input_ids;       // int64 [B,T], may contain -200 (image placeholders)
+  torch::Tensor attention_mask;  // [B,T] 1/0, optional
+  torch::Tensor pixel_values;    // float [N,3,S,S], optional
+  torch::Tensor labels;          // int64 [B,T], optional (-100 = ignored)
+};
+
+struct ImpOutputs {
+  torch::Tensor logits;          // fp32 [B,T',V]
+  torch::Tensor loss;            // fp32 scalar, when labels were given
+  torch::Tensor image_features;  // tower output [N,P,Dv], when pixels were given
+  torch::Tensor image_embeds;    // projector output [N,P,H], when pixels were given and there is a projector
+  torch::Tensor labels;          // labels after the splice [B,T'] (when labels were given)
+  torch::Tensor attention_mask;  // attention mask after the splice [B,T'] int64
+};
+
+// Result of the splice: the decoder's inputs.
+struct Spliced {
+  torch::Tensor embeds, attention_mask, position_ids, labels;
+};
+
+struct LoadSpec {
+  torch::ScalarType dtype = torch::kFloat32;
+  torch::Device device = torch::kCPU;
+  nn::AttentionImpl attention = nn::AttentionImpl::eager;
+};
+
+class ImpModel {
+ public:
+  explicit ImpModel(ModelConfig config);  // randomly initialised parts, per config.kind
+  // Builds from <dir>/config.json and loads the weights strictly (see README "Model directories").
+  static std::unique_ptr<ImpModel> from_pretrained(const std::string& dir, const LoadSpec& spec = {});
+
+  ImpOutputs forward(const ImpInputs& in);
+  // pixels -> (tower features, projector output); pixels are cast to the model dtype first.
+  std::pair<torch::Tensor, torch::Tensor> encode_images(const torch::Tensor& pixels);
+  Spliced splice(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, const torch::Tensor& labels,
+                 const torch::Tensor& image_embeds);
+
+  // The module whose parameter names are the checkpoint's tensor names.
+  torch::nn::Module& root();
+  const ModelConfig& config() const { return config_; }
+  void set_attention_impl(nn::AttentionImpl impl);
+  torch::ScalarType dtype();
+  torch::Device device();
+
+  std::shared_ptr<CausalLM> lm;  // null for a vision-only model
+  SiglipVisionModel vision{nullptr};
+  Projector projector{nullptr};
+
+ private:
+  ModelConfig config_;
+};
+
+// Shifted next-token cross entropy (mean over labels != -100), as *ForCausalLM.forward computes it.
+torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels);
+
+}  // namespace imp

@@ -1,0 +1,52 @@
+// Shared building blocks of the decoders and the vision tower: the LoRA-capable Linear, RMSNorm,
+// activations by HF name. Parameter names equal the HF ones ("weight", "bias", "lora_A.weight").
+#pragma once
+
+#include <string>
+
+#include <torch/torch.h>
+
+namespace imp::nn {
+
+// y = x W^T + b (+ dropout(x) A^T B^T * alpha/r when a LoRA adapter is attached). This is the only
+// place LoRA math lives; the formula and order follow PEFT's lora.Linear.forward.
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in_features, int64_t out_features, bool bias);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  // Attaches lora_A [r, in] (kaiming-uniform a=sqrt(5), as PEFT) and lora_B [out, r] (zeros).
+  void add_lora(int64_t r, double alpha, double dropout);
+  // W += (B @ A) * scaling computed in fp32 and rounded once to W's dtype; drops A and B.
+  void merge_lora();
+  bool has_lora() const { return !lora_A.is_empty(); }
+  double lora_scaling() const { return scaling_; }
+
+  torch::Tensor weight, bias;
+  torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
+
+ private:
+  double scaling_ = 0.0, dropout_ = 0.0;
+};
+TORCH_MODULE(Linear);
+
+// HF Llama-style RMSNorm: normalise in fp32, cast back, then multiply by the weight in the input dtype.
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RMSNorm);
+
+// transformers NewGELUActivation ("gelu_new"), op by op so fp16/bf16 rounding matches.
+torch::Tensor gelu_new(const torch::Tensor& x);
+// F.gelu(x, approximate="tanh") ("gelu_pytorch_tanh", SigLIP).
+torch::Tensor gelu_tanh(const torch::Tensor& x);
+// nn.GELU() exact erf (the mlp2x_gelu projector).
+torch::Tensor gelu_erf(const torch::Tensor& x);
+
+}  // namespace imp::nn

@@ -1,0 +1,95 @@
+// The imp executable: binds command-line flags to the options structs of cli/commands.h,
+// dispatches, and is the one place that catches errors and turns them into exit codes.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include "imp/cli/commands.h"
+#include "imp/core/compat.h"
+#include "imp/core/error.h"
+
+namespace {
+
+constexpr const char* kForwardHelp = R"(Runs one forward pass and writes the outputs.
+
+Inputs (by tensor name, in a safetensors file):
+  input_ids       int64 [B,T]; -200 marks where an image is spliced in (<image>)
+  attention_mask  int64 [B,T], 1 = token, 0 = padding (optional)
+  pixel_values    float32 [N,3,S,S], one per -200 token (optional; see README)
+  labels          int64 [B,T], -100 = ignored (optional; gives 'loss')
+Outputs:
+  logits          float32 [B,T',V]   (T' = length after the image splice)
+  loss            float32 scalar     (with labels)
+  image_features  float32 [N,P,Dv]   vision tower output (with pixel_values)
+  image_embeds    float32 [N,P,H]    projector output (with pixel_values)
+  spliced_attention_mask, spliced_labels  int64 [B,T']
+A SigLIP-only directory needs only pixel_values and returns image_features.)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"imp: train, merge and evaluate Imp multimodal models (SigLIP + projector + Phi-2/Qwen1.5/Phi-3) "
+               "on LibTorch " + imp::compat::torch_version()};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "imp 0.1.0 (LibTorch " + imp::compat::torch_version() + ")");
+
+  imp::cli::InspectOptions inspect;
+  auto* c_inspect = app.add_subcommand("inspect", "Summarise a model directory, PEFT adapter or .safetensors file");
+  c_inspect->add_option("path", inspect.path, "model directory, adapter directory or .safetensors file")->required();
+
+  imp::cli::ForwardOptions fwd;
+  auto* c_fwd = app.add_subcommand("forward", "Run one forward pass on tensors from a safetensors file");
+  c_fwd->footer(kForwardHelp);
+  c_fwd->add_option("--model", fwd.model, "HF-layout model directory (Imp, decoder-only or SigLIP)")->required();
+  c_fwd->add_option("--lora", fwd.lora, "PEFT LoRA adapter directory applied on top of --model");
+  c_fwd->add_flag("--merge-lora", fwd.merge_lora, "merge the adapter into the weights before running");
+  c_fwd->add_option("--inputs", fwd.inputs, "input tensors (.safetensors)")->required();
+  c_fwd->add_option("--output", fwd.output, "where to write the outputs (.safetensors)")->required();
+  c_fwd->add_option("--dtype", fwd.dtype, "float32 | bfloat16 | float16")->capture_default_str();
+  c_fwd->add_option("--device", fwd.device, "cpu | cuda | cuda:N")->capture_default_str();
+  c_fwd->add_option("--attn-implementation", fwd.attn_implementation,
+                    "eager (HF eager numerics) | sdpa (fused, LibTorch >= 2.0) | auto")
+      ->capture_default_str();
+
+  imp::cli::BenchForwardOptions bench;
+  auto* c_bench = app.add_subcommand("bench", "Benchmarks (compare with bench/*.py, see README)");
+  c_bench->require_subcommand(1);
+  auto* c_bf = c_bench->add_subcommand("forward", "Forward and forward+backward time of an Imp-shaped model");
+  c_bf->add_option("--arch", bench.arch, "phi2 | qwen2 | phi3 (released widths)")->capture_default_str();
+  c_bf->add_option("--layers", bench.layers, "decoder layers")->capture_default_str();
+  c_bf->add_option("--vision-layers", bench.vision_layers, "SigLIP layers")->capture_default_str();
+  c_bf->add_option("--batch", bench.batch, "samples per batch")->capture_default_str();
+  c_bf->add_option("--seq", bench.seq, "text tokens per sample")->capture_default_str();
+  c_bf->add_option("--image", bench.image, "splice one image per sample")->capture_default_str();
+  c_bf->add_option("--dtype", bench.dtype, "float32 | bfloat16 | float16")->capture_default_str();
+  c_bf->add_option("--device", bench.device, "cpu | cuda")->capture_default_str();
+  c_bf->add_option("--attn-implementation", bench.attn_implementation, "eager | sdpa | auto")->capture_default_str();
+  c_bf->add_option("--warmup", bench.warmup, "untimed iterations")->capture_default_str();
+  c_bf->add_option("--iters", bench.iters, "timed iterations")->capture_default_str();
+  c_bf->add_option("--threads", bench.threads, "intra-op threads (0 = default)")->capture_default_str();
+  c_bf->add_flag("--json", bench.json, "print one JSON line");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(imp::ErrorKind::usage);
+  }
+
+  try {
+    if (c_inspect->parsed()) return imp::cli::run_inspect(inspect);
+    if (c_fwd->parsed()) return imp::cli::run_forward(fwd);
+    if (c_bf->parsed()) return imp::cli::run_bench_forward(bench);
+  } catch (const imp::Error& e) {
+    std::cerr << "imp: error: " << e.what() << "\n";
+    return static_cast<int>(e.kind());
+  } catch (const c10::Error& e) {
+    std::cerr << "imp: error (LibTorch): " << e.what_without_backtrace() << "\n";
+    return static_cast<int>(imp::ErrorKind::internal);
+  } catch (const std::exception& e) {
+    std::cerr << "imp: error: " << e.what() << "\n";
+    return static_cast<int>(imp::ErrorKind::internal);
+  }
+  return 0;
+}

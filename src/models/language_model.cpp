@@ -1,0 +1,67 @@
+// The decoder loop shared by all architectures, and the architecture registry.
+#include "imp/models/language_model.h"
+
+#include "imp/core/error.h"
+
+namespace imp {
+
+CausalLM::CausalLM(const TextConfig& config) : config_(config), rotary_(config) {
+  model_ = register_module("model", std::make_shared<torch::nn::Module>());
+  embed_weight_ = model_->register_module("embed_tokens", torch::nn::Embedding(config.vocab_size, config.hidden_size))
+                      ->weight;
+}
+
+void CausalLM::finish(std::vector<std::shared_ptr<DecoderLayer>> layers,
+                      std::function<torch::Tensor(const torch::Tensor&)> final_norm, bool lm_head_bias,
+                      const std::string& embed_dropout_key) {
+  auto list = model_->register_module("layers", torch::nn::ModuleList());
+  for (auto& layer : layers) list->push_back(layer);
+  layers_ = std::move(layers);
+  final_norm_ = std::move(final_norm);
+  lm_head_ = register_module("lm_head", nn::Linear(config_.hidden_size, config_.vocab_size, lm_head_bias));
+  IMP_CHECK(!config_.tie_word_embeddings, "tie_word_embeddings true is not supported (no Imp decoder ties them)");
+  embed_dropout_ = embed_dropout_key.empty() ? 0.0 : config_.embd_pdrop;
+}
+
+torch::Tensor CausalLM::embed(const torch::Tensor& ids) const {
+  const int64_t pad = config_.pad_token_id && *config_.pad_token_id >= 0 && *config_.pad_token_id < config_.vocab_size
+                          ? *config_.pad_token_id
+                          : -1;
+  return torch::embedding(embed_weight_, ids, pad);
+}
+
+torch::Tensor CausalLM::forward_hidden(const torch::Tensor& embeds, const torch::Tensor& mask2d_in,
+                                       const torch::Tensor& position_ids, nn::KVCache* cache) {
+  const int64_t batch = embeds.size(0), len = embeds.size(1);
+  if (cache && cache->keys.size() != layers_.size()) cache->reset(layers_.size());
+  const int64_t past = cache ? cache->length() : 0;
+  auto mask2d = mask2d_in.defined()
+                    ? mask2d_in
+                    : torch::ones({batch, past + len}, torch::TensorOptions().dtype(torch::kInt64).device(embeds.device()));
+  IMP_CHECK(mask2d.size(0) == batch && mask2d.size(1) == past + len, "attention_mask has shape ", mask2d.sizes(),
+            ", expected [", batch, ", ", past + len, "]");
+  LayerContext ctx;
+  std::tie(ctx.cos, ctx.sin) = rotary_.tables(position_ids, embeds.scalar_type());
+  ctx.mask = nn::causal_mask(mask2d, len, embeds.scalar_type(), config_.sliding_window);
+  ctx.cache = cache;
+  ctx.impl = attention_impl;
+  auto x = embed_dropout_ > 0.0 ? torch::dropout(embeds, embed_dropout_, is_training()) : embeds;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    ctx.index = i;
+    x = layers_[i]->forward(x, ctx);
+  }
+  return final_norm_(x);
+}
+
+torch::Tensor CausalLM::logits(const torch::Tensor& hidden) { return lm_head_(hidden).to(torch::kFloat32); }
+
+std::shared_ptr<CausalLM> make_causal_lm(const TextConfig& config) {
+  switch (config.arch) {
+    case Arch::phi2: return make_phi2(config);
+    case Arch::qwen2: return make_qwen2(config);
+    case Arch::phi3: return make_phi3(config);
+  }
+  IMP_FAIL("unknown architecture");
+}
+
+}  // namespace imp

@@ -1,0 +1,157 @@
+// PEFT-compatible LoRA loading and merging; see lora.h. The LoRA math itself is in nn::Linear.
+#include "imp/models/lora.h"
+
+#include <cmath>
+#include <set>
+#include <cstring>
+
+#include "imp/core/error.h"
+#include "imp/core/fs.h"
+#include "imp/io/state_dict.h"
+#include "imp/models/imp_model.h"
+#include "imp/nn/layers.h"
+
+namespace imp {
+namespace {
+
+const std::string kPeftPrefix = "base_model.model.";
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+nn::LinearImpl* find_linear(torch::nn::Module& root, const std::string& path) {
+  for (const auto& item : root.named_modules()) {
+    if (item.key() == path) return dynamic_cast<nn::LinearImpl*>(item.value().get());
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+double LoraConfig::scaling(int64_t rank) const {
+  return use_rslora ? lora_alpha / std::sqrt(static_cast<double>(rank)) : lora_alpha / static_cast<double>(rank);
+}
+
+LoraConfig LoraConfig::from_json(const Json& j, const std::string& origin) {
+  LoraConfig c;
+  const std::string type = json_or<std::string>(j, "peft_type", "LORA", origin);
+  IMP_CHECK(type == "LORA", origin, ": peft_type '", type, "' is not supported; only LORA adapters are");
+  c.r = json_or<int64_t>(j, "r", c.r, origin);
+  c.lora_alpha = json_or<double>(j, "lora_alpha", c.lora_alpha, origin);
+  c.lora_dropout = json_or<double>(j, "lora_dropout", c.lora_dropout, origin);
+  c.use_rslora = json_or<bool>(j, "use_rslora", false, origin);
+  IMP_CHECK(!json_or<bool>(j, "fan_in_fan_out", false, origin), origin, ": fan_in_fan_out true is not supported");
+  IMP_CHECK(json_or<std::string>(j, "bias", "none", origin) == "none", origin,
+            ": LoRA bias training is not supported (bias must be \"none\")");
+  for (const char* key : {"rank_pattern", "alpha_pattern"}) {
+    auto it = j.find(key);
+    IMP_CHECK(it == j.end() || it->is_null() || it->empty(), origin, ": ", key, " is not supported");
+  }
+  auto t = j.find("target_modules");
+  IMP_CHECK(t != j.end() && t->is_array(), origin,
+            ": target_modules must be a list of module names (regex targets are not supported)");
+  c.target_modules = t->get<std::vector<std::string>>();
+  return c;
+}
+
+std::vector<std::string> lora_targets(torch::nn::Module& root, const std::vector<std::string>& targets,
+                                      const std::vector<std::string>& skip_prefixes) {
+  std::vector<std::string> out;
+  for (const auto& item : root.named_modules("", /*include_self=*/false)) {
+    const std::string& path = item.key();
+    if (!dynamic_cast<nn::LinearImpl*>(item.value().get())) continue;
+    bool skip = false;
+    for (const auto& p : skip_prefixes) skip = skip || path.rfind(p, 0) == 0;
+    if (skip) continue;
+    for (const auto& t : targets) {
+      if (path == t || ends_with(path, "." + t)) {
+        out.push_back(path);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void load_lora_adapter(ImpModel& model, const std::string& dir) {
+  const std::string cfg_path = join_path(dir, "adapter_config.json");
+  IMP_CHECK_KIND(path_exists(cfg_path), ErrorKind::io, dir, ": no adapter_config.json; expected a PEFT LoRA directory");
+  const LoraConfig cfg = LoraConfig::from_json(read_json_file(cfg_path), cfg_path);
+  const std::string weights = join_path(dir, "adapter_model.safetensors");
+  if (!path_exists(weights)) {
+    IMP_CHECK_KIND(!path_exists(join_path(dir, "adapter_model.bin")), ErrorKind::input, dir,
+                   ": only adapter_model.bin (a pickle) is present; imp never reads pickle files",
+                   "\nhint: convert it once in Python: PeftModel.from_pretrained(base, dir).save_pretrained(out, "
+                   "safe_serialization=True)");
+    IMP_FAIL(dir, ": adapter_model.safetensors is missing");
+  }
+  StateDict sd = load_safetensors(weights);
+  torch::nn::Module& root = model.root();
+  const auto targets = lora_targets(root, cfg.target_modules);
+  const std::set<std::string> target_set(targets.begin(), targets.end());
+
+  // Attach LoRA where the adapter has weights. PEFT also wraps same-named linears of the frozen
+  // tower (q_proj, fc1, ...), whose B stays zero; those load like any other.
+  StateDict renamed;
+  for (const auto& [key, tensor] : sd) {
+    IMP_CHECK(key.rfind(kPeftPrefix, 0) == 0, weights, ": tensor '", key, "' does not start with '", kPeftPrefix,
+              "' (not a PEFT adapter for a causal LM?)");
+    std::string name = key.substr(kPeftPrefix.size());
+    // Older PEFT keeps the adapter name: "lora_A.default.weight".
+    for (const char* ab : {".lora_A.default.weight", ".lora_B.default.weight"}) {
+      if (ends_with(name, ab)) name = name.substr(0, name.size() - std::strlen(ab)) + std::string(ab).substr(0, 7) + ".weight";
+    }
+    IMP_CHECK(ends_with(name, ".lora_A.weight") || ends_with(name, ".lora_B.weight"), weights, ": tensor '", key,
+              "' is not a lora_A/lora_B weight (modules_to_save and LoRA biases are not supported)");
+    renamed.emplace(name, tensor);
+  }
+  for (const auto& [name, tensor] : renamed) {
+    if (!ends_with(name, ".lora_A.weight")) continue;
+    const std::string path = name.substr(0, name.size() - std::strlen(".lora_A.weight"));
+    IMP_CHECK(target_set.count(path), weights, ": adapter has weights for '", path,
+              "', which is not a linear layer of this model matching target_modules");
+    auto* linear = find_linear(root, path);
+    const int64_t rank = tensor.size(0);
+    linear->add_lora(rank, cfg.scaling(rank) * rank, cfg.lora_dropout);  // add_lora divides alpha by rank
+  }
+  LoadOptions opt;
+  opt.strict = false;
+  auto report = load_into(root, renamed, weights, opt);
+  IMP_CHECK(report.unexpected.empty() && report.mismatched.empty(), weights, ": adapter does not fit the model:",
+            report.describe());
+  for (const auto& name : report.missing) {
+    IMP_CHECK(name.find(".lora_") == std::string::npos, weights, ": LoRA weight '", name, "' is missing");
+  }
+
+  // Imp saves the trained projector beside the adapter (non_lora_trainables.*).
+  const std::string extra = join_path(dir, "non_lora_trainables.safetensors");
+  if (path_exists(extra)) {
+    StateDict names;
+    for (auto& [key, t] : load_safetensors(extra)) {
+      std::string name = key.rfind("base_model.", 0) == 0 ? key.substr(11) : key;
+      if (name.rfind("model.model.", 0) == 0) name = name.substr(6);
+      names.emplace(name, t);
+    }
+    auto r = load_into(root, names, extra, opt);
+    IMP_CHECK(r.unexpected.empty() && r.mismatched.empty(), extra, ": does not fit the model:", r.describe());
+  } else {
+    IMP_CHECK(!path_exists(join_path(dir, "non_lora_trainables.bin")), dir,
+              ": non_lora_trainables.bin is a pickle and is never read",
+              "\nhint: convert it: safetensors.torch.save_file(torch.load(f), 'non_lora_trainables.safetensors')");
+  }
+}
+
+size_t merge_lora(torch::nn::Module& root) {
+  size_t n = 0;
+  for (const auto& item : root.named_modules()) {
+    auto* linear = dynamic_cast<nn::LinearImpl*>(item.value().get());
+    if (linear && linear->has_lora()) {
+      linear->merge_lora();
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace imp

@@ -1,0 +1,138 @@
+// The imp executable end to end: forward on fixtures (plain, sharded, bf16, LoRA, SigLIP-only),
+// inspect, help texts and exit codes for bad input.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+
+#include "test_utils.h"
+
+namespace imp::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Run {
+  int code;
+  std::string output;  // stdout + stderr
+};
+
+Run run_imp(const std::string& args) {
+  std::string cmd = std::string(IMP_BINARY) + " " + args + " 2>&1";
+  Run r{0, ""};
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class CliForward : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() / ("imp_cli_" + std::to_string(::getpid()))).string();
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Writes the golden's inputs, runs `imp forward`, returns the outputs.
+  StateDict forward(const std::string& golden_name, const std::string& extra) {
+    auto g = golden(golden_name);
+    StateDict in;
+    for (const char* k : {"input_ids", "attention_mask", "labels", "pixel_values"})
+      if (g.count(k)) in.emplace(k, g.at(k));
+    save_safetensors(dir_ + "/in.safetensors", in);
+    auto r = run_imp("forward --inputs " + dir_ + "/in.safetensors --output " + dir_ + "/out.safetensors " + extra);
+    EXPECT_EQ(r.code, 0) << r.output;
+    return r.code == 0 ? load_safetensors(dir_ + "/out.safetensors") : StateDict{};
+  }
+  std::string dir_;
+};
+
+TEST_F(CliForward, ImpModelMatchesGolden) {
+  auto g = golden("imp_qwen2");
+  auto out = forward("imp_qwen2", "--model " + model_dir("imp_qwen2"));
+  ASSERT_TRUE(out.count("logits"));
+  EXPECT_TRUE(check_close(out.at("logits"), g.at("logits"), 1e-5, "logits"));
+  EXPECT_TRUE(check_close(out.at("loss"), g.at("loss"), 1e-5, "loss"));
+  EXPECT_TRUE(check_close(out.at("image_features"), g.at("image_features"), 1e-5, "image_features"));
+  EXPECT_TRUE(check_close(out.at("image_embeds"), g.at("image_embeds"), 1e-5, "image_embeds"));
+}
+
+TEST_F(CliForward, ShardedDirectoryInBf16) {
+  auto g = golden("qwen2");
+  auto out = forward("qwen2", "--model " + model_dir("qwen2") + " --dtype bfloat16");
+  ASSERT_TRUE(out.count("logits"));
+  EXPECT_EQ(out.at("logits").scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(check_close(out.at("logits"), g.at("logits_bf16"), 1e-3, "bf16 logits"));
+}
+
+TEST_F(CliForward, LoraDirectoryUnmergedAndMerged) {
+  auto g = golden("imp_phi2_lora");
+  const std::string args = "--model " + model_dir("imp_phi2") + " --lora " + model_dir("imp_phi2_lora");
+  auto out = forward("imp_phi2_lora", args);
+  ASSERT_TRUE(out.count("logits"));
+  EXPECT_TRUE(check_close(out.at("logits"), g.at("logits"), 1e-5, "lora logits"));
+  auto merged = forward("imp_phi2_lora", args + " --merge-lora");
+  ASSERT_TRUE(merged.count("logits"));
+  EXPECT_TRUE(check_close(merged.at("logits"), g.at("logits"), 1e-5, "merged lora logits"));
+}
+
+TEST_F(CliForward, SiglipDirectoryGivesImageFeatures) {
+  auto g = golden("siglip");
+  save_safetensors(dir_ + "/px.safetensors", {{"pixel_values", g.at("pixel_values")}});
+  auto r = run_imp("forward --model " + model_dir("siglip") + " --inputs " + dir_ + "/px.safetensors --output " +
+                   dir_ + "/o.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(check_close(load_safetensors(dir_ + "/o.safetensors").at("image_features"), g.at("image_features"),
+                          1e-5, "siglip features"));
+}
+
+TEST_F(CliForward, BadInputsFailWithClearMessages) {
+  save_safetensors(dir_ + "/typo.safetensors", {{"input_id", torch::zeros({1, 4}, torch::kInt64)}});
+  auto r = run_imp("forward --model " + model_dir("phi2") + " --inputs " + dir_ + "/typo.safetensors --output " +
+                   dir_ + "/o.safetensors");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("unknown input tensor 'input_id'"), std::string::npos) << r.output;
+
+  save_safetensors(dir_ + "/big.safetensors", {{"input_ids", torch::full({1, 4}, 5000, torch::kInt64)}});
+  r = run_imp("forward --model " + model_dir("phi2") + " --inputs " + dir_ + "/big.safetensors --output " + dir_ +
+              "/o.safetensors");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("outside the vocabulary"), std::string::npos) << r.output;
+
+  r = run_imp("forward --model " + dir_ + "/nope --inputs " + dir_ + "/big.safetensors --output " + dir_ + "/o.st");
+  EXPECT_EQ(r.code, 4) << r.output;
+  EXPECT_NE(r.output.find("config.json"), std::string::npos) << r.output;
+
+  r = run_imp("forward --model " + model_dir("phi2") + " --dtype float64 --inputs x --output y");
+  EXPECT_EQ(r.code, 2) << r.output;
+  if (!torch::cuda::is_available()) {
+    r = run_imp("forward --model " + model_dir("phi2") + " --dtype float16 --inputs x --output y");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("float16"), std::string::npos) << r.output;
+  }
+  r = run_imp("forwrd");
+  EXPECT_EQ(r.code, 2) << r.output;
+}
+
+TEST(Cli, HelpAndInspect) {
+  auto r = run_imp("forward --help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"input_ids", "pixel_values", "image_embeds", "--lora", "--dtype"})
+    EXPECT_NE(r.output.find(s), std::string::npos) << s;
+  r = run_imp("inspect " + model_dir("imp_phi3"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  for (const char* s : {"model_type imp_phi3", "sliding_window 6", "vision tower", "projector", "model.safetensors"})
+    EXPECT_NE(r.output.find(s), std::string::npos) << s << "\n" << r.output;
+  r = run_imp("inspect " + model_dir("qwen2"));
+  EXPECT_NE(r.output.find("model-00006-of-00006.safetensors"), std::string::npos) << r.output;
+  r = run_imp("inspect " + model_dir("imp_phi2_lora"));
+  EXPECT_NE(r.output.find("PEFT adapter"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("LoRA adapter"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace imp::test

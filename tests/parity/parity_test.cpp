@@ -1,0 +1,130 @@
+// Golden parity against HF transformers / PEFT (fixtures from scripts/make_fixtures.py, see
+// tests/data/README.md): logits, loss, tower and projector outputs, the splice, and gradients.
+#include <gtest/gtest.h>
+
+#include "imp/models/imp_model.h"
+#include "imp/models/lora.h"
+#include "test_utils.h"
+
+namespace imp::test {
+namespace {
+
+constexpr double kFp32Tol = 1e-5;  // scale-relative, see check_close
+constexpr double kBf16Tol = 1e-3;  // same ATen kernels as the goldens: bit-exact today (README "Parity")
+
+ImpInputs inputs_of(const StateDict& g) {
+  ImpInputs in;
+  in.input_ids = g.at("input_ids");
+  in.attention_mask = g.at("attention_mask");
+  if (g.count("labels")) in.labels = g.at("labels");
+  if (g.count("pixel_values")) in.pixel_values = g.at("pixel_values");
+  return in;
+}
+
+// Checks every "grad.<param>" of the golden against the model's gradients after loss.backward().
+void check_grads(torch::nn::Module& root, const StateDict& g, double tol) {
+  StateDict params = module_state(root);
+  int checked = 0;
+  for (const auto& [key, expected] : g) {
+    if (key.rfind("grad.", 0) != 0) continue;
+    std::string name = key.substr(5);
+    if (name.rfind("base_model.model.", 0) == 0) name = name.substr(17);  // PEFT-wrapped names
+    ASSERT_TRUE(params.count(name)) << "no parameter " << name;
+    ASSERT_TRUE(params.at(name).grad().defined()) << "no gradient for " << name;
+    EXPECT_TRUE(check_close(params.at(name).grad(), expected, tol, key));
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
+class DecoderParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DecoderParity, LogitsLossAndGradientsFp32) {
+  auto g = golden(GetParam());
+  auto model = ImpModel::from_pretrained(model_dir(GetParam()));
+  model->root().eval();
+  auto out = model->forward(inputs_of(g));
+  EXPECT_TRUE(check_close(out.logits, g.at("logits"), kFp32Tol, GetParam() + " logits"));
+  EXPECT_TRUE(check_close(out.loss, g.at("loss"), kFp32Tol, GetParam() + " loss"));
+  out.loss.backward();
+  check_grads(model->root(), g, kFp32Tol);
+}
+
+TEST_P(DecoderParity, LogitsBf16) {
+  auto g = golden(GetParam());
+  LoadSpec spec;
+  spec.dtype = torch::kBFloat16;
+  auto model = ImpModel::from_pretrained(model_dir(GetParam()), spec);
+  model->root().eval();
+  torch::NoGradGuard no_grad;
+  auto out = model->forward(inputs_of(g));
+  EXPECT_TRUE(check_close(out.logits, g.at("logits_bf16"), kBf16Tol, GetParam() + " bf16 logits"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, DecoderParity, ::testing::Values("phi2", "qwen2", "phi3", "phi3_su", "phi3_yarn"));
+
+TEST(RopeScalingParity, ShortFactorsBelowOriginalWindow) {
+  for (const std::string name : {"phi3_su", "phi3_yarn"}) {
+    auto g = golden(name);
+    auto model = ImpModel::from_pretrained(model_dir(name));
+    torch::NoGradGuard no_grad;
+    ImpInputs in;
+    in.input_ids = g.at("input_ids").slice(1, 0, 8);
+    in.attention_mask = g.at("attention_mask").slice(1, 0, 8);
+    EXPECT_TRUE(check_close(model->forward(in).logits, g.at("logits_short"), kFp32Tol, name + " short logits"));
+  }
+}
+
+TEST(SiglipParity, ImageFeatures) {
+  auto g = golden("siglip");
+  auto model = ImpModel::from_pretrained(model_dir("siglip"));
+  torch::NoGradGuard no_grad;
+  ImpInputs in;
+  in.pixel_values = g.at("pixel_values");
+  EXPECT_TRUE(check_close(model->forward(in).image_features, g.at("image_features"), kFp32Tol, "siglip features"));
+}
+
+class ImpParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ImpParity, SpliceLogitsLossAndGradients) {
+  const std::string name = "imp_" + GetParam();
+  auto g = golden(name);
+  auto model = ImpModel::from_pretrained(model_dir(name));
+  model->root().eval();
+  auto out = model->forward(inputs_of(g));
+  EXPECT_TRUE(check_close(out.image_features, g.at("image_features"), kFp32Tol, name + " image_features"));
+  EXPECT_TRUE(check_close(out.image_embeds, g.at("image_embeds"), kFp32Tol, name + " image_embeds"));
+  EXPECT_TRUE(torch::equal(out.labels, g.at("spliced_labels"))) << name << ": spliced labels differ";
+  EXPECT_TRUE(torch::equal(out.attention_mask, g.at("spliced_attention_mask"))) << name << ": spliced mask differs";
+  EXPECT_TRUE(check_close(out.logits, g.at("logits"), kFp32Tol, name + " logits"));
+  EXPECT_TRUE(check_close(out.loss, g.at("loss"), kFp32Tol, name + " loss"));
+  out.loss.backward();
+  check_grads(model->root(), g, kFp32Tol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ImpParity, ::testing::Values("phi2", "qwen2", "phi3"));
+
+TEST(LoraParity, PeftAdapterUnmergedAndMerged) {
+  auto g = golden("imp_phi2_lora");
+  auto model = ImpModel::from_pretrained(model_dir("imp_phi2"));
+  load_lora_adapter(*model, model_dir("imp_phi2_lora"));
+  model->root().eval();
+  auto out = model->forward(inputs_of(g));
+  EXPECT_TRUE(check_close(out.image_embeds, g.at("image_embeds"), kFp32Tol, "lora image_embeds"));
+  EXPECT_TRUE(check_close(out.logits, g.at("logits"), kFp32Tol, "lora logits"));
+  EXPECT_TRUE(check_close(out.loss, g.at("loss"), kFp32Tol, "lora loss"));
+  out.loss.backward();
+  check_grads(model->root(), g, kFp32Tol);
+
+  EXPECT_EQ(merge_lora(model->root()), 26u / 2);
+  StateDict params = module_state(model->root());
+  for (const auto& [key, expected] : g) {
+    if (key.rfind("merged.", 0) != 0) continue;
+    EXPECT_TRUE(check_close(params.at(key.substr(7)), expected, kFp32Tol, key));
+  }
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(check_close(model->forward(inputs_of(g)).logits, g.at("logits"), kFp32Tol, "merged lora logits"));
+}
+
+}  // namespace
+}  // namespace imp::test

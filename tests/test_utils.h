@@ -1,0 +1,50 @@
+// Shared test helpers: fixture paths and check_close, which reports the max error and where it is.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "imp/io/state_dict.h"
+
+namespace imp::test {
+
+inline std::string data_path(const std::string& rel) { return std::string(IMP_TEST_DATA) + "/" + rel; }
+inline std::string model_dir(const std::string& name) { return data_path("models/" + name); }
+inline StateDict golden(const std::string& name) { return load_safetensors(data_path("golden/" + name + ".safetensors")); }
+
+// Scale-relative error: max |a - b| / max |b|. Fails with the max abs error, the relative error and
+// the index of the worst element, so a parity failure says where to look.
+inline ::testing::AssertionResult check_close(const torch::Tensor& actual_in, const torch::Tensor& expected_in,
+                                              double rel_tol, const std::string& label,
+                                              const torch::Tensor& where = {}) {
+  auto a = actual_in.detach().to(torch::kCPU, torch::kFloat64);
+  auto e = expected_in.detach().to(torch::kCPU, torch::kFloat64);
+  if (!a.sizes().equals(e.sizes()))
+    return ::testing::AssertionFailure() << label << ": shape " << a.sizes() << " vs expected " << e.sizes();
+  auto diff = (a - e).abs();
+  if (where.defined()) diff = diff * where.to(torch::kFloat64).expand_as(diff);
+  const double scale = std::max(e.abs().max().item<double>(), 1e-30);
+  const int64_t flat = diff.argmax().item<int64_t>();
+  const double max_abs = diff.flatten()[flat].item<double>();
+  const double rel = max_abs / scale;
+  std::ostringstream pos;
+  int64_t rest = flat;
+  std::vector<int64_t> idx(a.dim());
+  for (int64_t d = a.dim() - 1; d >= 0; --d) {
+    idx[d] = rest % a.size(d);
+    rest /= a.size(d);
+  }
+  pos << "[";
+  for (size_t d = 0; d < idx.size(); ++d) pos << (d ? "," : "") << idx[d];
+  pos << "]";
+  const std::string msg = label + ": max abs error " + std::to_string(max_abs) + " (relative " + std::to_string(rel) +
+                          ", tolerance " + std::to_string(rel_tol) + ") at " + pos.str() + ": got " +
+                          std::to_string(a.flatten()[flat].item<double>()) + ", expected " +
+                          std::to_string(e.flatten()[flat].item<double>());
+  if (!(rel <= rel_tol)) return ::testing::AssertionFailure() << msg;
+  return ::testing::AssertionSuccess() << msg;
+}
+
+}  // namespace imp::test
