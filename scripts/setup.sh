@@ -9,7 +9,7 @@ PKGS=(
   libopenblas0-openmp                 # fast fp32 BLAS for LibTorch (reference BLAS is ~10x slower)
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
-  libpcre2-dev
+  libpcre2-dev libutf8proc-dev      # tokenizer regexes (\p{L}, lookahead) and NFC
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   clang                               # libFuzzer for the fuzz targets
 )

@@ -17,6 +17,7 @@
 #include <set>
 
 #include "imp/core/error.h"
+#include "imp/core/json.h"
 
 namespace imp::st {
 namespace {
@@ -352,27 +353,9 @@ Header parse_impl(const uint8_t* bytes, size_t size, const std::string& origin, 
   return h;
 }
 
-// Strict DOM parse for small JSON files (the shard index): duplicate keys and deep nesting rejected.
-json parse_json_strict(const std::string& text, const std::string& origin) {
-  std::vector<std::set<std::string>> keys;  // one set per open container
-  auto callback = [&](int, json::parse_event_t ev, json& parsed) {
-    using E = json::parse_event_t;
-    if (ev == E::object_start || ev == E::array_start) {
-      if (keys.size() >= kMaxIndexDepth)
-        corrupt(origin, str("JSON nested deeper than ", kMaxIndexDepth, " levels"), kIndexHint);
-      keys.emplace_back();
-    } else if (ev == E::object_end || ev == E::array_end) {
-      keys.pop_back();
-    } else if (ev == E::key && !keys.back().insert(parsed.get<std::string>()).second) {
-      corrupt(origin, "duplicate key " + quote(parsed.get<std::string>()), kIndexHint);
-    }
-    return true;
-  };
-  try {
-    return json::parse(text, callback);
-  } catch (const json::exception& e) {
-    corrupt(origin, std::string("not valid JSON: ") + e.what(), kIndexHint);
-  }
+// Strict DOM parse for the shard index: duplicate keys and deep nesting rejected (core/json.h).
+json parse_index_json(const std::string& text, const std::string& origin) {
+  return parse_json_strict(text, origin, kMaxIndexDepth, kIndexHint);
 }
 
 bool is_plain_shard_name(const std::string& s) {
@@ -710,7 +693,7 @@ std::vector<std::string> write_sharded(const std::string& dir, const std::vector
 // ---- shard index -----------------------------------------------------------------------------
 
 ShardIndex parse_index(const std::string& json_text, const std::string& origin) {
-  const json j = parse_json_strict(json_text, origin);
+  const json j = parse_index_json(json_text, origin);
   if (!j.is_object()) corrupt(origin, str("must be a JSON object, got ", j.type_name()), kIndexHint);
   ShardIndex idx;
   const auto wm = j.find("weight_map");

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "imp/core/compat.h"
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
@@ -227,6 +228,29 @@ TEST(TinyConfigs, BuildAndRunWithAnImage) {
     auto out = model.forward(in);
     EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{2, 12 + 64 - 1, 512})) << name;
     EXPECT_TRUE(std::isfinite(out.loss.item<double>())) << name;
+  }
+}
+
+}  // namespace
+}  // namespace imp::test
+
+namespace imp::test {
+namespace {
+
+TEST(Attention, SdpaMatchesEagerOnCpu) {
+  if (!compat::kHasSdpa) GTEST_SKIP() << "LibTorch " << compat::torch_version() << " has no SDPA";
+  for (const std::string name : {"imp_phi2", "imp_qwen2", "imp_phi3"}) {
+    auto g = golden(name);
+    ImpInputs in;
+    in.input_ids = g.at("input_ids");
+    in.attention_mask = g.at("attention_mask");
+    in.pixel_values = g.at("pixel_values");
+    LoadSpec spec;
+    spec.attention = nn::AttentionImpl::sdpa;
+    torch::NoGradGuard no_grad;
+    auto out = ImpModel::from_pretrained(model_dir(name), spec)->forward(in);
+    EXPECT_TRUE(check_close(out.logits, g.at("logits"), 1e-5, name + " sdpa",
+                            g.at("spliced_attention_mask").unsqueeze(-1)));
   }
 }
 

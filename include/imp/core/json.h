@@ -16,6 +16,10 @@ using Json = nlohmann::json;
 Json read_json_file(const std::string& path);
 // Parses JSON text; `origin` names the source in errors.
 Json parse_json(const std::string& text, const std::string& origin);
+// Parses untrusted JSON strictly: duplicate keys (which nlohmann would silently keep the last of)
+// and nesting deeper than max_depth are errors; `hint` is appended to every message.
+Json parse_json_strict(const std::string& text, const std::string& origin, size_t max_depth = 64,
+                       const std::string& hint = "");
 // Writes JSON (indent 2, trailing newline) atomically: temp file + rename.
 void write_json_file(const std::string& path, const Json& j);
 
