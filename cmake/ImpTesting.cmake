@@ -1,16 +1,19 @@
-# imp_add_test(NAME <bin> SRCS <files...> LABELS <labels...> [NO_TORCH]): one GoogleTest binary per
-# group, every test case registered with CTest and labelled. NO_TORCH links only the torch-free
-# imp_format library (fast to build, no LibTorch in the process).
+# imp_add_test(NAME <bin> SRCS <files...> LABELS <labels...> [NO_TORCH] [LIBS <libs...>]): one
+# GoogleTest binary per group, every test case registered with CTest and labelled. NO_TORCH links only
+# the torch-free libraries in LIBS (default imp_format): fast to build, no LibTorch in the process.
 find_package(GTest REQUIRED)
 include(GoogleTest)
 
 function(imp_add_test)
-  cmake_parse_arguments(T "NO_TORCH" "NAME" "SRCS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "NO_TORCH" "NAME" "SRCS;LABELS;LIBS" ${ARGN})
   add_executable(${T_NAME} ${T_SRCS})
   if(T_NO_TORCH)
-    target_link_libraries(${T_NAME} PRIVATE imp_format GTest::gtest GTest::gtest_main imp_warnings)
+    if(NOT T_LIBS)
+      set(T_LIBS imp_format)
+    endif()
+    target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main imp_warnings)
   else()
-    target_link_libraries(${T_NAME} PRIVATE imp_lib GTest::gtest GTest::gtest_main imp_warnings)
+    target_link_libraries(${T_NAME} PRIVATE imp_lib ${T_LIBS} GTest::gtest GTest::gtest_main imp_warnings)
     if(IMP_USE_PCH)
       target_precompile_headers(${T_NAME} REUSE_FROM imp_lib)
     endif()

@@ -6,6 +6,8 @@
 #include <c10/util/Exception.h>
 
 #include "imp/cli/commands.h"
+#include "imp/cli/data.h"
+#include "imp/cli/tokenize.h"
 #include "imp/core/compat.h"
 #include "imp/core/error.h"
 
@@ -70,6 +72,49 @@ int main(int argc, char** argv) {
   c_bf->add_option("--threads", bench.threads, "intra-op threads (0 = default)")->capture_default_str();
   c_bf->add_flag("--json", bench.json, "print one JSON line");
 
+  imp::cli::TokenizeOptions tokenize;
+  auto* c_tok = app.add_subcommand("tokenize", "Encode (or decode) JSON Lines from stdin with an HF tokenizer");
+  c_tok->footer("Input: one JSON string per line (with --decode: one JSON array of ids per line).\n"
+                "Output: one JSON array of ids (or one JSON string) per line.");
+  c_tok->add_option("--tokenizer", tokenize.tokenizer, "directory with tokenizer.json (or vocab.json + merges.txt), "
+                    "or a tokenizer.json file")->required();
+  c_tok->add_flag("--decode", tokenize.decode, "decode id arrays instead of encoding strings");
+  c_tok->add_flag("--add-special-tokens,--add_special_tokens", tokenize.add_special_tokens,
+                  "add BOS/EOS as the tokenizer config says");
+  c_tok->add_flag("--skip-special-tokens,--skip_special_tokens", tokenize.skip_special_tokens,
+                  "drop special tokens when decoding");
+  c_tok->add_option("--threads", tokenize.threads, "encoding threads (0 = all cores)")->capture_default_str();
+
+#ifdef IMP_WITH_OPENCV
+  imp::cli::DataOptions data;
+  auto* c_data = app.add_subcommand("data", "Check a LLaVA-format dataset or dump what its samples become");
+  c_data->require_subcommand(1);
+  auto data_flags = [&](CLI::App* c) {
+    c->add_option("--data_path,--data-path", data.data_path, "LLaVA-format JSON list")->required();
+    c->add_option("--image_folder,--image-folder", data.image_folder, "folder the 'image' paths are relative to");
+    c->add_option("--model", data.model, "model directory (tokenizer, image size and aspect ratio from it)");
+    c->add_option("--tokenizer", data.tokenizer, "tokenizer directory or tokenizer.json (instead of --model)");
+    c->add_option("--version", data.version, "conversation template: phi2 | qwen1.5 | phi3 | plain")
+        ->capture_default_str();
+    c->add_option("--model_max_length,--model-max-length", data.model_max_length, "token budget per sample")
+        ->capture_default_str();
+    c->add_option("--image_aspect_ratio,--image-aspect-ratio", data.image_aspect_ratio, "square | pad | crop");
+    c->add_option("--image_size,--image-size", data.image_size, "vision input size (default: the model's, else 384)");
+    c->add_flag("--text_only,--text-only", data.text_only, "a text-only run: no zero images for text samples");
+    c->add_option("--num_workers,--num-workers", data.num_workers, "threads")->capture_default_str();
+  };
+  auto* c_check = c_data->add_subcommand("check", "Validate every sample; report bad, masked and over-long ones");
+  data_flags(c_check);
+  c_check->add_option("--bad_samples,--bad-samples", data.bad_samples, "write bad samples here (JSON Lines)");
+  c_check->add_option("--max_bad_fraction,--max-bad-fraction", data.max_bad_fraction,
+                      "exit with code 3 above this fraction of bad samples")->capture_default_str();
+  auto* c_dump = c_data->add_subcommand("dump", "Write id, input_ids and labels of each sample (JSON Lines)");
+  data_flags(c_dump);
+  c_dump->add_option("--output", data.output, "JSON Lines output")->required();
+  c_dump->add_option("--pixels", data.pixels, "also write pixel tensors, one per sample id (.safetensors)");
+  c_dump->add_option("--limit", data.limit, "only the first N samples");
+#endif
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -81,6 +126,11 @@ int main(int argc, char** argv) {
     if (c_inspect->parsed()) return imp::cli::run_inspect(inspect);
     if (c_fwd->parsed()) return imp::cli::run_forward(fwd);
     if (c_bf->parsed()) return imp::cli::run_bench_forward(bench);
+    if (c_tok->parsed()) return imp::cli::run_tokenize(tokenize);
+#ifdef IMP_WITH_OPENCV
+    if (c_check->parsed()) return imp::cli::run_data_check(data);
+    if (c_dump->parsed()) return imp::cli::run_data_dump(data);
+#endif
   } catch (const imp::Error& e) {
     std::cerr << "imp: error: " << e.what() << "\n";
     return static_cast<int>(e.kind());

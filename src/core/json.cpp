@@ -23,6 +23,8 @@ Json parse_json(const std::string& text, const std::string& origin) {
       }
     }
     IMP_FAIL(origin, ":", line, ":", col, ": malformed JSON: ", e.what());
+  } catch (const Json::exception& e) {  // e.g. out_of_range for a number like 1e999
+    IMP_FAIL(origin, ": malformed JSON: ", e.what());
   }
 }
 
@@ -44,7 +46,7 @@ Json parse_json_strict(const std::string& text, const std::string& origin, size_
   };
   try {
     return Json::parse(text, callback);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
     fail(std::string("not valid JSON: ") + e.what());
   }
   return {};

@@ -8,6 +8,7 @@ set -euo pipefail
 
 seconds="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"  # target source lists below use globs relative to the repository root
 cxx="${CXX_FUZZ:-clang++}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/imp-fuzz.XXXXXX")"
 failed=0
@@ -26,6 +27,7 @@ write_dict() {
 }
 
 # fuzz_target NAME SOURCES...: tests/fuzz/fuzz_NAME.cpp + the library sources it needs.
+# Optional per target: LIBS="-lfoo" (link flags) and DICT="word ..." (extra dictionary words).
 fuzz_target() {
   local name="$1"
   shift
@@ -36,10 +38,11 @@ fuzz_target() {
   echo "== fuzz_$name: building"
   "$cxx" -std=c++17 -O1 -g -fno-omit-frame-pointer \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I "$root/include" "$root/tests/fuzz/fuzz_$name.cpp" "${sources[@]}" -o "$bin"
+    -I "$root/include" "$root/tests/fuzz/fuzz_$name.cpp" "${sources[@]}" ${LIBS:-} -o "$bin"
   mkdir -p "$corpus" "$crashes"
   if [[ -d "$root/tests/fuzz/corpus/$name" ]]; then cp -R "$root/tests/fuzz/corpus/$name/." "$corpus/"; fi
   write_dict "$work/$name.dict"
+  for tok in ${DICT:-}; do printf '"%s"\n' "$tok" >>"$work/$name.dict"; done
   echo "== fuzz_$name: running for ${seconds}s"
   if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        -dict="$work/$name.dict" -artifact_prefix="$crashes/" "$corpus" >"$work/$name.log" 2>&1; then
@@ -52,7 +55,11 @@ fuzz_target() {
   fi
 }
 
-fuzz_target safetensors src/io/safetensors.cpp
+fuzz_target safetensors src/io/safetensors.cpp src/core/json.cpp src/core/fs.cpp
+LIBS="-lpcre2-8 -lutf8proc" DICT="type Sequence ByteLevel Split Regex String Metaspace Prepend Replace NFC BPE behavior Isolated Removed MergedWithNext Contiguous invert rstrip lstrip single_word normalized special byte_fallback fuse_unk TemplateProcessing SpecialToken ids <0x41> (?i:" fuzz_target tokenizer src/text/*.cpp src/core/json.cpp src/core/fs.cpp
+LIBS="-I/usr/include/opencv4 -ljpeg -lopencv_imgcodecs -lopencv_imgproc -lopencv_core" DICT="IHDR IDAT IEND PLTE tRNS gAMA RIFF WEBP VP8L VP8X Adobe JFIF \x89PNG \xFF\xD8\xFF \xFF\xC0 \xFF\xC2 \xFF\xC4 \xFF\xDA \xFF\xDB \xFF\xD9 \xFF\xEE \x9d\x01\x2a" fuzz_target image src/image/decode.cpp src/image/header.cpp src/image/jpeg.cpp src/image/process.cpp src/image/resize.cpp
+
+fuzz_target records src/data/records.cpp src/data/preprocess.cpp src/data/conversation.cpp src/core/json.cpp src/core/fs.cpp
 
 if [[ "$failed" == 0 ]]; then rm -rf "$work"; fi
 exit "$failed"
