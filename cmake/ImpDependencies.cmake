@@ -3,7 +3,7 @@
 find_package(Threads REQUIRED)
 
 # Header-only libraries. On machines without them (the GPU machine), point CMAKE_PREFIX_PATH or
-# IMP_THIRD_PARTY_INCLUDE at a folder holding nlohmann/, CLI/ and spdlog/ + fmt/ headers.
+# IMP_THIRD_PARTY_INCLUDE at a folder holding the nlohmann/ and CLI/ headers.
 set(IMP_THIRD_PARTY_INCLUDE "" CACHE PATH "Extra include folder for header-only dependencies")
 find_path(IMP_NLOHMANN_INCLUDE nlohmann/json.hpp HINTS ${IMP_THIRD_PARTY_INCLUDE} REQUIRED)
 find_path(IMP_CLI11_INCLUDE CLI/CLI.hpp HINTS ${IMP_THIRD_PARTY_INCLUDE} REQUIRED)

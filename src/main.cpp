@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
   c_check->add_option("--bad_samples,--bad-samples", data.bad_samples, "write bad samples here (JSON Lines)");
   c_check->add_option("--max_bad_fraction,--max-bad-fraction", data.max_bad_fraction,
                       "exit with code 3 above this fraction of bad samples")->capture_default_str();
+  c_check->add_option("--max_masked_fraction,--max-masked-fraction", data.max_masked_fraction,
+                      "exit with code 3 above this fraction of fully masked (tokenization mismatch) samples")
+      ->capture_default_str();
   auto* c_dump = c_data->add_subcommand("dump", "Write id, input_ids and labels of each sample (JSON Lines)");
   data_flags(c_dump);
   c_dump->add_option("--output", data.output, "JSON Lines output")->required();

@@ -144,12 +144,19 @@ int run_data_check(const DataOptions& o) {
               << ": " << ids(too_long) << "\n";
   if (!o.bad_samples.empty()) std::cerr << "  bad samples written to " << o.bad_samples << "\n";
   const double fraction = n ? static_cast<double>(n_bad) / static_cast<double>(n) : 0.0;
+  const double masked_fraction = n ? static_cast<double>(masked.size()) / static_cast<double>(n) : 0.0;
+  int rc = 0;
   if (fraction > o.max_bad_fraction) {
     std::cerr << "imp data check: " << fraction * 100 << "% bad samples exceeds --max_bad_fraction "
               << o.max_bad_fraction * 100 << "%\n";
-    return static_cast<int>(ErrorKind::input);
+    rc = static_cast<int>(ErrorKind::input);
   }
-  return 0;
+  if (masked_fraction > o.max_masked_fraction) {
+    std::cerr << "imp data check: " << masked_fraction * 100 << "% fully masked samples exceeds --max_masked_fraction "
+              << o.max_masked_fraction * 100 << "% (check --version and the tokenizer)\n";
+    rc = static_cast<int>(ErrorKind::input);
+  }
+  return rc;
 }
 
 int run_data_dump(const DataOptions& o) {

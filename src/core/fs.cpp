@@ -8,18 +8,21 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "imp/core/error.h"
 
 namespace imp {
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   IMP_CHECK_KIND(in.good(), ErrorKind::io, path, ": cannot open for reading: ", std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  const std::streamoff size = in.tellg();
+  IMP_CHECK_KIND(size >= 0, ErrorKind::io, path, ": not a regular file");
+  std::string data(static_cast<size_t>(size), '\0');  // one buffer of the file's size, no stream copy
+  in.seekg(0);
+  in.read(data.data(), size);
+  IMP_CHECK_KIND(in.gcount() == size, ErrorKind::io, path, ": read failed: ", std::strerror(errno));
+  return data;
 }
 
 void atomic_write(const std::string& path, const std::string& data) {

@@ -2,7 +2,6 @@
 #include "imp/data/preprocess.h"
 
 #include <algorithm>
-#include <sstream>
 
 #include "imp/core/error.h"
 
@@ -77,16 +76,6 @@ std::vector<int64_t> tokenizer_image_token(const std::string& prompt, const text
     if (ids[i].size() > offset) out.insert(out.end(), ids[i].begin() + offset, ids[i].end());
   }
   return out;
-}
-
-int64_t modality_length(const Record& r) {
-  int64_t words = 0;
-  for (const auto& turn : r.conversations) {
-    std::istringstream in(turn.value);
-    std::string w;
-    while (in >> w) ++words;
-  }
-  return r.image ? words + 700 : -words;
 }
 
 Encoded preprocess(const Record& record, const text::Tokenizer& tok, const TextSettings& s) {

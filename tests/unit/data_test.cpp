@@ -49,7 +49,9 @@ TEST_P(PreprocessGolden, IdsLabelsAndMismatchEqualPython) {
     EXPECT_EQ(e.mismatch, g.at("mismatch").get<bool>()) << version << " " << r.id;
     mismatches += e.mismatch;
   }
-  if (version != "plain") EXPECT_GT(mismatches, 0) << "the goldens should include a deliberate mismatch";
+  if (version != "plain") {
+    EXPECT_GT(mismatches, 0) << "the goldens should include a deliberate mismatch";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Templates, PreprocessGolden, ::testing::Values("phi2", "qwen15", "phi3", "plain"));

@@ -19,6 +19,7 @@ struct DataOptions {
   bool text_only = false;
   int num_workers = 2;
   double max_bad_fraction = 0.01;
+  double max_masked_fraction = 1.0;  // check: fail when more samples lose all labels (tokenization mismatch)
   std::string bad_samples;          // check: where to write bad_samples.jsonl
   std::string output;               // dump: JSON Lines
   std::string pixels;               // dump: safetensors with one [3,S,S] tensor per sample id

@@ -38,7 +38,4 @@ struct Encoded {
 // plain samples without exactly two turns and an <image>).
 Encoded preprocess(const Record& record, const text::Tokenizer& tok, const TextSettings& settings);
 
-// The modality length of LazySupervisedDataset: words (+700 for an image sample, negative for text-only).
-int64_t modality_length(const Record& record);
-
 }  // namespace imp::data
