@@ -5,8 +5,8 @@ transformers classes, timed the same way. Runs on torch 1.13 + transformers 4.41
 Model: {Phi,Qwen2,Phi3}ForCausalLM (eager attention, no dropout) at --layers depth with the released
 Imp widths, a SigLIP so400m tower cut to --vision-layers encoder layers (embeddings + layers only: no
 post_layernorm, no pooling head, as Imp uses it), an mlp2x_gelu projector. Each sample is --seq random
-tokens whose token 1 is replaced by one image (729 patch embeddings); labels are the input ids with
--100 on the image rows; the loss is HF's shifted cross-entropy.
+tokens whose token 1 is replaced by one image (729 patch embeddings; none with --image false); labels
+are the input ids with -100 on the image rows; the loss is HF's shifted cross-entropy.
 Timed: eval forward under no_grad, then train-mode forward + backward + zero_grad.
 """
 import argparse
@@ -63,6 +63,9 @@ class ImpShaped(nn.Module):
         self.mm_projector = nn.Sequential(nn.Linear(1152, hidden), nn.GELU(), nn.Linear(hidden, hidden))
 
     def forward(self, input_ids, pixel_values, labels):
+        if pixel_values is None:  # --image false: text only (the tower is built but not run, as in bench.cpp)
+            return self.lm(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=labels,
+                           use_cache=False, return_dict=True)
         # Image at token index 1 of every sample (bench.cpp puts the <image> token there).
         image = self.mm_projector(self.vision_tower(pixel_values))  # [B,729,H]
         text = self.lm.get_input_embeddings()(torch.cat([input_ids[:, :1], input_ids[:, 2:]], 1))
@@ -71,6 +74,14 @@ class ImpShaped(nn.Module):
         labels = torch.cat([labels[:, :1], image_labels, labels[:, 2:]], 1)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         return self.lm(inputs_embeds=embeds, attention_mask=mask, labels=labels, use_cache=False, return_dict=True)
+
+
+def parse_bool(v):  # CLI11's spellings, as `imp bench forward --image`
+    if v.lower() in ("1", "true", "yes", "on", "y", "t"):
+        return True
+    if v.lower() in ("0", "false", "no", "off", "n", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {v}")
 
 
 def time_it(warmup, iters, device, fn):
@@ -96,6 +107,7 @@ def main():
     p.add_argument("--vision-layers", type=int, default=2)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seq", type=int, default=256, help="text tokens per sample (plus the image's patches)")
+    p.add_argument("--image", type=parse_bool, default=True, help="splice one image per sample")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--attn-implementation", default="eager", choices=["eager"])
@@ -116,10 +128,10 @@ def main():
     cfg, vcfg = model.lm.config, model.vision_tower.config
     patches = (vcfg.image_size // vcfg.patch_size) ** 2
     input_ids = torch.randint(0, cfg.vocab_size, (o.batch, o.seq), dtype=torch.long)
-    pixel_values = torch.randn(o.batch, 3, vcfg.image_size, vcfg.image_size).to(device, dtype)
+    pixel_values = torch.randn(o.batch, 3, vcfg.image_size, vcfg.image_size).to(device, dtype) if o.image else None
     input_ids = input_ids.to(device)
     labels = input_ids.clone()
-    tokens = o.batch * (o.seq - 1 + patches)
+    tokens = o.batch * (o.seq - 1 + patches if o.image else o.seq)
 
     model.eval()
 

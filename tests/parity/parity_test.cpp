@@ -10,7 +10,6 @@ namespace imp::test {
 namespace {
 
 constexpr double kFp32Tol = 1e-5;  // scale-relative, see check_close
-constexpr double kBf16Tol = 1e-3;  // same ATen kernels as the goldens: bit-exact today (README "Parity")
 
 ImpInputs inputs_of(const StateDict& g) {
   ImpInputs in;
