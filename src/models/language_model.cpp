@@ -5,6 +5,31 @@
 
 namespace imp {
 
+torch::Tensor self_attention(const TextConfig& c, const nn::Rotary& rotary, const torch::Tensor& q_in,
+                             const torch::Tensor& k_in, const torch::Tensor& v_in, const LayerContext& ctx,
+                             nn::ScoreMode scores) {
+  const int64_t b = q_in.size(0), t = q_in.size(1);
+  auto heads = [&](const torch::Tensor& x, int64_t n) { return x.view({b, t, n, c.head_dim}).transpose(1, 2); };
+  auto q = rotary.apply(heads(q_in, c.num_attention_heads), ctx.cos, ctx.sin);
+  auto k = rotary.apply(heads(k_in, c.num_key_value_heads), ctx.cos, ctx.sin);
+  auto v = heads(v_in, c.num_key_value_heads);
+  if (ctx.cache) std::tie(k, v) = ctx.cache->append(ctx.index, k, v);  // keys are cached after RoPE, as HF
+  return nn::attention(q, k, v, ctx.mask, scores, ctx.impl).transpose(1, 2).reshape({b, t, -1});
+}
+
+SeparateQkvAttention::SeparateQkvAttention(const TextConfig& c, const nn::Rotary& rotary, SeparateQkvSpec spec)
+    : c_(c), rotary_(rotary), scores_(spec.scores) {
+  const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
+  q_proj = register_module("q_proj", nn::Linear(c.hidden_size, q, true));
+  k_proj = register_module("k_proj", nn::Linear(c.hidden_size, kv, true));
+  v_proj = register_module("v_proj", nn::Linear(c.hidden_size, kv, true));
+  out_proj = register_module(spec.out_name, nn::Linear(q, c.hidden_size, spec.out_bias));
+}
+
+torch::Tensor SeparateQkvAttention::forward(const torch::Tensor& x, const LayerContext& ctx) {
+  return out_proj(self_attention(c_, rotary_, q_proj(x), k_proj(x), v_proj(x), ctx, scores_));
+}
+
 CausalLM::CausalLM(const TextConfig& config) : config_(config), rotary_(config) {
   model_ = register_module("model", std::make_shared<torch::nn::Module>());
   embed_weight_ = model_->register_module("embed_tokens", torch::nn::Embedding(config.vocab_size, config.hidden_size))

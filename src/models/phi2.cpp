@@ -7,36 +7,6 @@
 namespace imp {
 namespace {
 
-class Phi2Attention : public torch::nn::Module {
- public:
-  explicit Phi2Attention(const TextConfig& c, const nn::Rotary& rotary) : c_(c), rotary_(rotary) {
-    const int64_t kv = c.num_key_value_heads * c.head_dim;
-    q_proj = register_module("q_proj", nn::Linear(c.hidden_size, c.num_attention_heads * c.head_dim, true));
-    k_proj = register_module("k_proj", nn::Linear(c.hidden_size, kv, true));
-    v_proj = register_module("v_proj", nn::Linear(c.hidden_size, kv, true));
-    dense = register_module("dense", nn::Linear(c.num_attention_heads * c.head_dim, c.hidden_size, true));
-  }
-
-  // x [B,T,H] -> [B,T,H]
-  torch::Tensor forward(const torch::Tensor& x, const LayerContext& ctx) {
-    const int64_t b = x.size(0), t = x.size(1);
-    auto q = q_proj(x).view({b, t, c_.num_attention_heads, c_.head_dim}).transpose(1, 2);
-    auto k = k_proj(x).view({b, t, c_.num_key_value_heads, c_.head_dim}).transpose(1, 2);
-    auto v = v_proj(x).view({b, t, c_.num_key_value_heads, c_.head_dim}).transpose(1, 2);
-    q = rotary_.apply(q, ctx.cos, ctx.sin);
-    k = rotary_.apply(k, ctx.cos, ctx.sin);
-    if (ctx.cache) std::tie(k, v) = ctx.cache->append(ctx.index, k, v);
-    auto out = nn::attention(q, k, v, ctx.mask, nn::ScoreMode::fp32_divide, ctx.impl);
-    return dense(out.transpose(1, 2).reshape({b, t, -1}));
-  }
-
-  nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, dense{nullptr};
-
- private:
-  const TextConfig& c_;
-  const nn::Rotary& rotary_;
-};
-
 class Phi2Mlp : public torch::nn::Module {
  public:
   explicit Phi2Mlp(const TextConfig& c) {
@@ -52,7 +22,8 @@ class Phi2Layer : public DecoderLayer {
   Phi2Layer(const TextConfig& c, const nn::Rotary& rotary) : dropout_(c.resid_pdrop) {
     input_layernorm = register_module(
         "input_layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.norm_eps)));
-    self_attn = register_module("self_attn", std::make_shared<Phi2Attention>(c, rotary));
+    self_attn = register_module(
+        "self_attn", std::make_shared<SeparateQkvAttention>(c, rotary, SeparateQkvSpec{"dense", true, nn::ScoreMode::fp32_divide}));
     mlp = register_module("mlp", std::make_shared<Phi2Mlp>(c));
   }
 
@@ -64,7 +35,7 @@ class Phi2Layer : public DecoderLayer {
   }
 
   torch::nn::LayerNorm input_layernorm{nullptr};
-  std::shared_ptr<Phi2Attention> self_attn;
+  std::shared_ptr<SeparateQkvAttention> self_attn;
   std::shared_ptr<Phi2Mlp> mlp;
 
  private:

@@ -14,19 +14,12 @@ class Phi3Attention : public torch::nn::Module {
     o_proj = register_module("o_proj", nn::Linear(q, c.hidden_size, false));
   }
 
-  // x [B,T,H] -> [B,T,H]
+  // x [B,T,H] -> [B,T,H]; qkv_proj rows are q | k | v.
   torch::Tensor forward(const torch::Tensor& x, const LayerContext& ctx) {
-    const int64_t b = x.size(0), t = x.size(1);
     const int64_t qn = c_.num_attention_heads * c_.head_dim, kvn = c_.num_key_value_heads * c_.head_dim;
     auto qkv = qkv_proj(x);
-    auto q = qkv.slice(-1, 0, qn).view({b, t, c_.num_attention_heads, c_.head_dim}).transpose(1, 2);
-    auto k = qkv.slice(-1, qn, qn + kvn).view({b, t, c_.num_key_value_heads, c_.head_dim}).transpose(1, 2);
-    auto v = qkv.slice(-1, qn + kvn).view({b, t, c_.num_key_value_heads, c_.head_dim}).transpose(1, 2);
-    q = rotary_.apply(q, ctx.cos, ctx.sin);
-    k = rotary_.apply(k, ctx.cos, ctx.sin);
-    if (ctx.cache) std::tie(k, v) = ctx.cache->append(ctx.index, k, v);
-    auto out = nn::attention(q, k, v, ctx.mask, nn::ScoreMode::dtype_divide, ctx.impl);
-    return o_proj(out.transpose(1, 2).reshape({b, t, -1}));
+    return o_proj(self_attention(c_, rotary_, qkv.slice(-1, 0, qn), qkv.slice(-1, qn, qn + kvn), qkv.slice(-1, qn + kvn),
+                                 ctx, nn::ScoreMode::dtype_divide));
   }
 
   nn::Linear qkv_proj{nullptr}, o_proj{nullptr};

@@ -29,6 +29,32 @@ class DecoderLayer : public torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& x, const LayerContext& ctx) = 0;
 };
 
+// Heads split, RoPE, KV cache and attention shared by the decoders: q [B,T,Hq*D], k/v [B,T,Hkv*D]
+// (projection outputs) -> [B,T,Hq*D], ready for the output projection.
+torch::Tensor self_attention(const TextConfig& c, const nn::Rotary& rotary, const torch::Tensor& q,
+                             const torch::Tensor& k, const torch::Tensor& v, const LayerContext& ctx,
+                             nn::ScoreMode scores);
+
+// Attention with separate q/k/v projections (all with bias) and an output projection: Phi-2 names it
+// "dense" (with bias, fp32 scores), Qwen2 "o_proj" (no bias, scores in the model dtype).
+struct SeparateQkvSpec {
+  const char* out_name;
+  bool out_bias;
+  nn::ScoreMode scores;
+};
+
+class SeparateQkvAttention : public torch::nn::Module {
+ public:
+  SeparateQkvAttention(const TextConfig& c, const nn::Rotary& rotary, SeparateQkvSpec spec);
+  torch::Tensor forward(const torch::Tensor& x, const LayerContext& ctx);  // [B,T,H] -> [B,T,H]
+  nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+
+ private:
+  const TextConfig& c_;
+  const nn::Rotary& rotary_;
+  nn::ScoreMode scores_;
+};
+
 class CausalLM : public torch::nn::Module {
  public:
   explicit CausalLM(const TextConfig& config);
