@@ -25,8 +25,6 @@ Batch DataLoader::build(size_t k) const {
 }
 
 void DataLoader::work() {
-  // Torch ops inside a worker must not fan out across the cores the trainer uses.
-  torch::set_num_threads(1);
   while (true) {
     size_t k;
     {
