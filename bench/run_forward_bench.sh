@@ -43,9 +43,10 @@ LOAD="$load_before -> $(cut -d' ' -f1-3 /proc/loadavg)" PY_JSON=$py_json IMP_JSO
 import json, os
 def best(lines):  # fastest time per metric over the repeats
     runs = [json.loads(l) for l in lines.splitlines() if l.strip()]
-    r = dict(runs[0], forward_s=min(x["forward_s"] for x in runs),
+    r = dict(runs[0], runs=runs, forward_s=min(x["forward_s"] for x in runs),
              forward_backward_s=min(x["forward_backward_s"] for x in runs), repeats=len(runs))
-    r["forward_tokens_per_s"], r["train_tokens_per_s"] = r["tokens"] / r["forward_s"], r["tokens"] / r["forward_backward_s"]
+    r["forward_tokens_per_s"] = r["tokens"] / r["forward_s"]
+    r["train_tokens_per_s"] = r["tokens"] / r["forward_backward_s"]
     return r
 p, c = best(os.environ["PY_JSON"]), best(os.environ["IMP_JSON"])
 print(f"{c['arch']} x{c['layers']} layers, batch {c['batch']}, {c['tokens']} tokens, {c['dtype']}, "
@@ -61,6 +62,11 @@ for name, key in [("forward s", "forward_s"), ("forward+backward s", "forward_ba
 for name, key in [("forward tokens/s", "forward_tokens_per_s"), ("train tokens/s", "train_tokens_per_s")]:
     row(name, key, f"{c[key] / p[key]:.2f}x", "{:.1f}")
 row("peak RSS MiB", "peak_rss_mib", f"{c['peak_rss_mib'] / p['peak_rss_mib']:.2f} (imp/python)", "{:.0f}")
+if c["repeats"] > 1:
+    for name, r in [("python", p), ("imp", c)]:
+        times = ", ".join(f"{x['forward_s']:.2f}/{x['forward_backward_s']:.2f}" for x in r["runs"])
+        print(f"\n{name} runs (forward/forward+backward s): {times}", end="")
+    print()
 if p["threads"] != c["threads"]:
     print(f"\nWARNING: thread counts differ (python {p['threads']}, imp {c['threads']})")
 print(f"\npython: `{os.environ['PY_CMD']}`\nimp:    `{os.environ['IMP_CMD']}`")
