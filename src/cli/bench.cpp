@@ -50,8 +50,8 @@ double time_it(int warmup, int iters, const torch::Device& dev, F&& f) {
 }  // namespace
 
 int run_bench_forward(const BenchForwardOptions& o) {
-  IMP_CHECK_KIND(o.layers >= 1 && o.batch >= 1 && o.seq >= 2 && o.iters >= 1, ErrorKind::usage,
-                 "bench: --layers, --batch, --iters must be >= 1 and --seq >= 2");
+  IMP_CHECK_KIND(o.layers >= 1 && o.vision_layers >= 1 && o.batch >= 1 && o.seq >= 2 && o.iters >= 1,
+                 ErrorKind::usage, "bench: --layers, --vision-layers, --batch, --iters must be >= 1 and --seq >= 2");
   if (o.threads > 0) torch::set_num_threads(o.threads);
   torch::manual_seed(0);
   Json j = decoder_json(o.arch, o.layers);

@@ -27,7 +27,7 @@ struct BenchForwardOptions {
   int layers = 2;                // reduced depth
   int vision_layers = 2;
   int batch = 1;
-  int seq = 256;                 // text tokens per sample (plus the image's patches)
+  int seq = 128;                 // text tokens per sample (plus the image's patches)
   bool image = true;
   std::string dtype = "float32";
   std::string device = "cpu";
