@@ -7,6 +7,7 @@
 
 #include "imp/cli/commands.h"
 #include "imp/cli/data.h"
+#include "imp/cli/registry.h"
 #include "imp/cli/tokenize.h"
 #include "imp/core/compat.h"
 #include "imp/core/error.h"
@@ -118,6 +119,12 @@ int main(int argc, char** argv) {
   c_dump->add_option("--limit", data.limit, "only the first N samples");
 #endif
 
+  imp::cli::Commands commands;
+  imp::cli::add_train_commands(app, commands);
+  imp::cli::add_launch_command(app, commands);
+  imp::cli::add_eval_commands(app, commands);
+  imp::cli::add_demo_commands(app, commands);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -130,6 +137,9 @@ int main(int argc, char** argv) {
     if (c_fwd->parsed()) return imp::cli::run_forward(fwd);
     if (c_bf->parsed()) return imp::cli::run_bench_forward(bench);
     if (c_tok->parsed()) return imp::cli::run_tokenize(tokenize);
+    // Deepest parsed command first, so `eval score` wins over `eval`.
+    for (auto it = commands.rbegin(); it != commands.rend(); ++it)
+      if (it->app->parsed()) return it->run();
 #ifdef IMP_WITH_OPENCV
     if (c_check->parsed()) return imp::cli::run_data_check(data);
     if (c_dump->parsed()) return imp::cli::run_data_dump(data);
