@@ -82,6 +82,24 @@ std::unique_ptr<ImpModel> ImpModel::from_pretrained(const std::string& dir, cons
   return model;
 }
 
+std::unique_ptr<ImpModel> ImpModel::from_parts(const Json& config, const std::string& llm_dir,
+                                               const std::string& tower_dir, const LoadSpec& spec) {
+  auto model = std::make_unique<ImpModel>(ModelConfig::from_json(config, llm_dir + " + " + tower_dir));
+  const ModelConfig& c = model->config();
+  IMP_CHECK(c.kind == ModelKind::multimodal, "from_parts needs a multimodal (imp*) config");
+  model->root().to(spec.device, spec.dtype);
+  model->root().eval();
+  model->set_attention_impl(spec.attention);
+  StateDict sd = load_model_dir(llm_dir);
+  for (auto& [name, t] : rename_prefix(load_model_dir(tower_dir), kSiglipTowerPrefix, kImpTowerPrefix + kSiglipTowerPrefix))
+    sd.emplace(name, t);
+  LoadOptions opt;
+  opt.ignore_prefixes = unused_tower_prefixes(c, kImpTowerPrefix);
+  opt.optional_prefixes = {"model.mm_projector."};
+  load_into(model->root(), sd, llm_dir + " + " + tower_dir, opt);
+  return model;
+}
+
 std::pair<torch::Tensor, torch::Tensor> ImpModel::encode_images(const torch::Tensor& pixels) {
   IMP_CHECK(vision, "this model has no vision tower; pixel_values cannot be used");
   auto features = vision->forward(pixels.to(device(), dtype()));
@@ -198,7 +216,7 @@ ImpOutputs ImpModel::forward(const ImpInputs& in) {
   out.attention_mask = s.attention_mask;
   if (labels.defined()) {
     out.labels = s.labels;
-    out.loss = causal_lm_loss(out.logits, s.labels);
+    if (in.compute_loss) out.loss = causal_lm_loss(out.logits, s.labels);
   }
   return out;
 }

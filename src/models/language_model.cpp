@@ -1,6 +1,8 @@
 // The decoder loop shared by all architectures, and the architecture registry.
 #include "imp/models/language_model.h"
 
+#include "imp/nn/checkpoint.h"
+
 #include "imp/core/error.h"
 
 namespace imp {
@@ -73,7 +75,12 @@ torch::Tensor CausalLM::forward_hidden(const torch::Tensor& embeds, const torch:
   auto x = embed_dropout_ > 0.0 ? torch::dropout(embeds, embed_dropout_, is_training()) : embeds;
   for (size_t i = 0; i < layers_.size(); ++i) {
     ctx.index = i;
-    x = layers_[i]->forward(x, ctx);
+    if (gradient_checkpointing && is_training() && torch::GradMode::is_enabled() && !cache) {
+      auto& layer = *layers_[i];
+      x = nn::checkpoint([&layer, ctx](const torch::Tensor& h) { return layer.forward(h, ctx); }, x);
+    } else {
+      x = layers_[i]->forward(x, ctx);
+    }
   }
   return final_norm_(x);
 }

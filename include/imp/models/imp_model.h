@@ -18,6 +18,7 @@ struct ImpInputs {
   torch::Tensor attention_mask;  // [B,T] 1/0, optional
   torch::Tensor pixel_values;    // float [N,3,S,S], optional
   torch::Tensor labels;          // int64 [B,T], optional (-100 = ignored)
+  bool compute_loss = true;      // false: return the spliced labels but leave `loss` to the caller
 };
 
 struct ImpOutputs {
@@ -45,6 +46,11 @@ class ImpModel {
   explicit ImpModel(ModelConfig config);  // randomly initialised parts, per config.kind
   // Builds from <dir>/config.json and loads the weights strictly (see README "Model directories").
   static std::unique_ptr<ImpModel> from_pretrained(const std::string& dir, const LoadSpec& spec = {});
+  // Imp's stage-1 assembly: a multimodal config (with mm_* fields and vision_tower_config), the decoder
+  // weights of a text-only directory, the SigLIP weights of a vision directory, and the projector as
+  // initialised by the constructor (seed the RNG first). Loading is strict for decoder and tower.
+  static std::unique_ptr<ImpModel> from_parts(const Json& config, const std::string& llm_dir,
+                                              const std::string& tower_dir, const LoadSpec& spec = {});
 
   ImpOutputs forward(const ImpInputs& in);
   // pixels -> (tower features, projector output); pixels are cast to the model dtype first.

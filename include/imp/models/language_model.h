@@ -72,6 +72,8 @@ class CausalLM : public torch::nn::Module {
   torch::nn::Module& inner() { return *model_; }  // the "model" submodule
   size_t num_layers() const { return layers_.size(); }
   nn::AttentionImpl attention_impl = nn::AttentionImpl::eager;
+  // Recompute each decoder layer in backward instead of keeping its activations (training only).
+  bool gradient_checkpointing = false;
 
  protected:
   // Called by the architecture constructors.

@@ -1,0 +1,44 @@
+// What rank 0 reports while training: a progress line (redrawn on a TTY, plain lines otherwise),
+// metrics.jsonl (one JSON object per logged step) and HF's trainer_state.json log_history.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include "imp/core/json.h"
+
+namespace imp::train {
+
+struct StepMetrics {
+  int64_t step = 0, total_steps = 0;
+  double epoch = 0.0;
+  double loss = 0.0, learning_rate = 0.0, grad_norm = 0.0;
+  double tokens_per_s = 0.0, samples_per_s = 0.0;
+  double loss_scale = 1.0;
+  int64_t skipped_steps = 0;
+  double mfu = -1.0;      // < 0: unknown (no peak FLOP/s figure for this device)
+  double eta_s = 0.0;
+};
+
+class MetricsLog {
+ public:
+  // enabled = rank 0; appends to <output_dir>/metrics.jsonl.
+  MetricsLog(const std::string& output_dir, bool enabled);
+  void log(const StepMetrics& m);
+  void note(const std::string& line);  // a plain message line (keeps the progress line intact)
+  void finish();
+  const Json& log_history() const { return history_; }
+  void set_log_history(Json h) { history_ = std::move(h); }
+
+ private:
+  bool enabled_, tty_;
+  std::ofstream jsonl_;
+  Json history_ = Json::array();
+  bool line_open_ = false;
+};
+
+std::string format_duration(double seconds);
+
+}  // namespace imp::train

@@ -1,0 +1,49 @@
+// The model a training stage works on (imp-reference 5.3/5.4): assembly (an Imp directory, or a decoder
+// plus a SigLIP tower and a new projector), projector init from stage 1, LoRA on every decoder linear
+// layer incl. lm_head, what is trainable, LLaVATrainer's four parameter groups, and the artefacts each
+// stage writes (projector safetensors, PEFT adapter, HF model directory).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "imp/core/json.h"
+#include "imp/io/state_dict.h"
+#include "imp/models/imp_model.h"
+#include "imp/train/args.h"
+#include "imp/train/optimizer.h"
+
+namespace imp::train {
+
+struct TrainModel {
+  std::unique_ptr<ImpModel> model;
+  Json config;                           // config.json to save (Imp's mm_* fields filled in)
+  std::string tokenizer_dir;             // where the tokenizer files are
+  std::vector<std::string> lora_targets; // find_all_linear_names (PEFT target_modules), LoRA runs only
+  std::vector<NamedParam> trainable;     // name = checkpoint name under the root module
+  std::vector<ParamGroup> groups;
+};
+
+// Builds the model on `device` in fp32 (mixed precision is autocast), seeded for the new parts.
+TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Device& device);
+
+// Decoder linear layers' last name components, skipping the tower and projector (find_all_linear_names).
+std::vector<std::string> find_all_linear_names(torch::nn::Module& root);
+
+// State of what a checkpoint must hold: every trainable tensor by name.
+StateDict trainable_state(const TrainModel& tm);
+void load_trainable_state(TrainModel& tm, const StateDict& sd, const std::string& origin);
+
+// Final artefacts (rank 0), written atomically into `dir` (which must exist):
+//  pretrain: mm_projector.safetensors (model.mm_projector.*) + config.json
+//  finetune-lora: adapter_config.json, adapter_model.safetensors, non_lora_trainables.safetensors, config.json
+//  finetune: HF model directory (sharded safetensors + index, config.json, generation_config.json, tokenizer)
+void save_stage_outputs(const TrainModel& tm, const TrainArgs& a, Stage stage, const std::string& dir);
+
+// Copies tokenizer files (tokenizer.json, tokenizer_config.json, vocab.json, merges.txt, ...) that exist.
+void copy_tokenizer_files(const std::string& from_dir, const std::string& to_dir);
+
+}  // namespace imp::train

@@ -1,0 +1,76 @@
+#include "imp/train/optimizer.h"
+
+#include <cmath>
+
+#include "imp/core/error.h"
+
+namespace imp::train {
+
+AdamW::AdamW(std::vector<NamedParam> params, std::vector<ParamGroup> groups, AdamWOptions o)
+    : params_(std::move(params)), groups_(std::move(groups)), o_(o) {
+  for (const auto& p : params_) {
+    IMP_CHECK(p.group < groups_.size(), "parameter ", p.name, " names group ", p.group, " of ", groups_.size());
+    exp_avg_.push_back(torch::zeros_like(p.tensor, torch::MemoryFormat::Preserve));
+    exp_avg_sq_.push_back(torch::zeros_like(p.tensor, torch::MemoryFormat::Preserve));
+    steps_.push_back(0);
+  }
+}
+
+void AdamW::step(double lr_factor) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i].tensor;
+    const auto& grad = p.grad();
+    if (!grad.defined()) continue;
+    const ParamGroup& g = groups_[params_[i].group];
+    const double lr = g.lr * lr_factor;
+    const int64_t step = ++steps_[i];
+    p.mul_(1.0 - lr * g.weight_decay);
+    exp_avg_[i].mul_(o_.beta1).add_(grad, 1.0 - o_.beta1);
+    exp_avg_sq_[i].mul_(o_.beta2).addcmul_(grad, grad, 1.0 - o_.beta2);
+    const double bias_correction1 = 1.0 - std::pow(o_.beta1, static_cast<double>(step));
+    const double bias_correction2 = 1.0 - std::pow(o_.beta2, static_cast<double>(step));
+    const double step_size = lr / bias_correction1;
+    auto denom = (exp_avg_sq_[i].sqrt() / std::sqrt(bias_correction2)).add_(o_.eps);
+    p.addcdiv_(exp_avg_[i], denom, -step_size);
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& p : params_)
+    if (p.tensor.grad().defined()) p.tensor.mutable_grad() = torch::Tensor();
+}
+
+std::map<std::string, torch::Tensor> AdamW::state() const {
+  std::map<std::string, torch::Tensor> out;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    out["exp_avg/" + params_[i].name] = exp_avg_[i];
+    out["exp_avg_sq/" + params_[i].name] = exp_avg_sq_[i];
+    out["step/" + params_[i].name] = torch::tensor(steps_[i], torch::kInt64);
+  }
+  return out;
+}
+
+void AdamW::load_state(const std::map<std::string, torch::Tensor>& state, const std::string& origin) {
+  torch::NoGradGuard no_grad;
+  auto get = [&](const std::string& key) -> const torch::Tensor& {
+    auto it = state.find(key);
+    IMP_CHECK(it != state.end(), origin, ": optimizer state misses '", key,
+              "'\nhint: the checkpoint was written for other trainable parameters (different stage or LoRA targets)");
+    return it->second;
+  };
+  IMP_CHECK(state.size() == 3 * params_.size(), origin, ": optimizer state has ", state.size(), " tensors, expected ",
+            3 * params_.size(), " (3 per trainable parameter)");
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& name = params_[i].name;
+    const auto& m = get("exp_avg/" + name);
+    const auto& v = get("exp_avg_sq/" + name);
+    IMP_CHECK(m.sizes() == params_[i].tensor.sizes() && v.sizes() == params_[i].tensor.sizes(), origin,
+              ": optimizer state of ", name, " has shape ", m.sizes(), ", the parameter ", params_[i].tensor.sizes());
+    exp_avg_[i].copy_(m);
+    exp_avg_sq_[i].copy_(v);
+    steps_[i] = get("step/" + name).item<int64_t>();
+  }
+}
+
+}  // namespace imp::train

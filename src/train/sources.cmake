@@ -1,0 +1,19 @@
+# Training: schedule, loss scaler and checkpoint protocol are torch-free (imp_train_core, unit-tested
+# without LibTorch); the optimizer, model assembly, trainer and merge live in imp_lib.
+add_library(imp_train_core STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/schedule.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/loss_scaler.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/checkpoint.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/signals.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/metrics.cpp
+)
+target_link_libraries(imp_train_core PUBLIC imp_format PRIVATE imp_warnings)
+target_link_libraries(imp_lib PUBLIC imp_train_core)
+target_sources(imp_lib PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/optimizer.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/train_model.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/merge.cpp
+)
+if(IMP_WITH_OPENCV)
+  target_sources(imp_lib PRIVATE ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp)
+endif()

@@ -1,0 +1,539 @@
+#include "imp/train/trainer.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "imp/core/compat.h"
+#include "imp/core/dtype.h"
+#include "imp/core/error.h"
+#include "imp/core/fs.h"
+#include "imp/data/data_loader.h"
+#include "imp/data/dataset.h"
+#include "imp/data/preprocess.h"
+#include "imp/data/sampler.h"
+#include "imp/dist/launch_env.h"
+#include "imp/dist/process_group.h"
+#include "imp/io/state_dict.h"
+#include "imp/nn/autocast.h"
+#include "imp/text/tokenizer.h"
+#include "imp/train/checkpoint.h"
+#include "imp/train/loss_scaler.h"
+#include "imp/train/metrics.h"
+#include "imp/train/optimizer.h"
+#include "imp/train/schedule.h"
+#include "imp/train/signals.h"
+#include "imp/train/train_model.h"
+
+namespace imp::train {
+namespace {
+
+namespace fsys = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+torch::Device pick_device(const TrainArgs& a, const dist::LaunchInfo& launch) {
+  if (a.device == "cpu") return torch::kCPU;
+  if (a.device == "auto") {
+    if (!torch::cuda::is_available()) return torch::kCPU;
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank % torch::cuda::device_count()));
+  }
+  IMP_CHECK_KIND(torch::cuda::is_available(), ErrorKind::usage, "--device ", a.device,
+                 ": CUDA is not available in this build or on this machine");
+  if (a.device == "cuda") return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank));
+  return torch::Device(a.device);
+}
+
+// Everything of the run's position that a checkpoint restores.
+struct Progress {
+  int64_t global_step = 0;    // optimizer steps taken (including skipped ones, as HF counts)
+  int64_t sched_step = 0;     // steps actually applied (the schedule advances only on those)
+  int64_t epoch = 0;          // current epoch
+  int64_t epoch_step = 0;     // optimizer steps done within `epoch`
+  int64_t skipped_steps = 0;  // non-finite or token-free steps, in total
+  int64_t consecutive_skipped = 0;
+  int64_t consumed_samples = 0;
+};
+
+Json progress_json(const Progress& p) {
+  return Json{{"global_step", p.global_step}, {"sched_step", p.sched_step},   {"epoch", p.epoch},
+              {"epoch_step", p.epoch_step},   {"skipped_steps", p.skipped_steps},
+              {"consecutive_skipped", p.consecutive_skipped}, {"consumed_samples", p.consumed_samples}};
+}
+
+Progress progress_from(const Json& j) {
+  Progress p;
+  p.global_step = j.at("global_step").get<int64_t>();
+  p.sched_step = j.at("sched_step").get<int64_t>();
+  p.epoch = j.at("epoch").get<int64_t>();
+  p.epoch_step = j.at("epoch_step").get<int64_t>();
+  p.skipped_steps = j.at("skipped_steps").get<int64_t>();
+  p.consecutive_skipped = j.at("consecutive_skipped").get<int64_t>();
+  p.consumed_samples = j.at("consumed_samples").get<int64_t>();
+  return p;
+}
+
+torch::Tensor generator_state(const torch::Device& d) {
+  auto gen = at::globalContext().defaultGenerator(d);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_generator_state(const torch::Device& d, const torch::Tensor& s) {
+  auto gen = at::globalContext().defaultGenerator(d);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(s);
+}
+
+// Writes a checkpoint file, honouring the IMP_FAULT crash hook (CKPT-1): the file is cut at the given
+// byte count and the process dies as if killed mid-write.
+void fault_point(const std::string& path) {
+  const int64_t limit = fault_write_limit(fsys::path(path).filename().string());
+  if (limit < 0) return;
+  fsys::resize_file(path, std::min<uintmax_t>(static_cast<uintmax_t>(limit), fsys::file_size(path)));
+  std::cerr << "imp: IMP_FAULT: killed while writing " << path << "\n";
+  std::_Exit(137);
+}
+
+void check_finite_weights(const TrainModel& tm) {
+  for (const auto& p : tm.trainable)
+    IMP_CHECK(torch::isfinite(p.tensor).all().item<bool>(), "refusing to save a checkpoint: trainable tensor ",
+              p.name, " holds inf/NaN");
+}
+
+class Trainer {
+ public:
+  Trainer(Stage stage, const TrainArgs& a, const std::vector<std::string>& notices) : stage_(stage), a_(a) {
+    launch_ = dist::resolve_launch_from_environ(static_cast<int>(a.local_rank));
+    device_ = pick_device(a, launch_);
+    if (a.num_threads > 0) at::set_num_threads(static_cast<int>(a.num_threads));
+    if (device_.is_cuda()) {
+      at::globalContext().setAllowTF32CuBLAS(a.tf32);
+      at::globalContext().setAllowTF32CuDNN(a.tf32);
+    }
+    pg_ = dist::ProcessGroup::create(launch_, device_, std::chrono::seconds(a.ddp_timeout));
+    main_ = pg_->is_main();
+    if (main_) {
+      for (const auto& n : notices) std::cerr << "imp: notice: " << n << "\n";
+      prepare_output_dir();
+    }
+    pg_->barrier("output directory setup");
+    log_ = std::make_unique<MetricsLog>(a.output_dir, main_);
+    install_stop_handlers();
+  }
+
+  int run() {
+    setup();
+    resume();
+    const auto t0 = Clock::now();
+    int64_t steps_this_run = 0;
+    bool stopped = false;
+    while (progress_.global_step < total_steps_ && !stopped) {
+      const auto order = data::epoch_order(sampler_, dataset_->size(), data_seed_, progress_.epoch,
+                                           dataset_->modality_lengths(), a_.per_device_train_batch_size,
+                                           pg_->size());
+      auto batches = data::rank_batches(order, a_.per_device_train_batch_size, pg_->rank(), pg_->size());
+      batches.resize(static_cast<size_t>(steps_per_epoch_ * a_.gradient_accumulation_steps));
+      batches.erase(batches.begin(), batches.begin() + progress_.epoch_step * a_.gradient_accumulation_steps);
+      data::DataLoader loader(*dataset_, std::move(batches), static_cast<int>(a_.dataloader_num_workers));
+      while (progress_.epoch_step < steps_per_epoch_ && progress_.global_step < total_steps_) {
+        train_step(loader, t0, steps_this_run);
+        ++steps_this_run;
+        const bool signal = pg_->all_reduce_max(static_cast<double>(stop_signal()), "stop-signal agreement") > 0;
+        const bool last = progress_.global_step >= total_steps_;
+        const bool periodic = a_.save_strategy == "steps" && a_.save_steps > 0 &&
+                              progress_.global_step % a_.save_steps == 0;
+        if (signal) {
+          log_->note("imp: stop signal received: saving a checkpoint at step " +
+                     std::to_string(progress_.global_step) + " and exiting");
+          save_checkpoint();
+          stopped = true;
+          break;
+        }
+        if (periodic && !last) save_checkpoint();
+      }
+      if (!stopped && progress_.epoch_step >= steps_per_epoch_) {
+        ++progress_.epoch;
+        progress_.epoch_step = 0;
+        if (a_.save_strategy == "epoch" && progress_.global_step < total_steps_) save_checkpoint();
+      }
+    }
+    log_->finish();
+    if (stopped) {
+      pg_->barrier("signal stop");
+      return kExitStoppedBySignal;
+    }
+    finish(std::chrono::duration<double>(Clock::now() - t0).count(), steps_this_run);
+    return 0;
+  }
+
+ private:
+  void prepare_output_dir() {
+    std::error_code ec;
+    fsys::create_directories(a_.output_dir, ec);
+    IMP_CHECK_KIND(!ec && fsys::is_directory(a_.output_dir), ErrorKind::io, "--output_dir ", a_.output_dir,
+                   ": cannot create it: ", ec.message());
+    const std::string probe = join_path(a_.output_dir, ".imp-write-test");
+    atomic_write(probe, "ok\n");  // throws a clear io error when the folder is not writable
+    fsys::remove(probe, ec);
+    remove_partial_checkpoints(a_.output_dir);
+  }
+
+  void setup() {
+    tm_ = build_train_model(a_, stage_, device_);
+    auto tok = text::Tokenizer::from_path(tm_.tokenizer_dir);
+    data::DataArgs d;
+    d.data_path = a_.data_path;
+    d.image_folder = a_.image_folder;
+    d.image_aspect_ratio = a_.image_aspect_ratio;
+    d.image_size = tm_.model->config().vision.image_size;
+    d.multimodal = true;
+    d.text = data::prepare_tokenizer(*tok, a_.version, a_.model_max_length);
+    text_ = d.text;
+    dataset_ = std::make_unique<data::SupervisedDataset>(d, tok);
+    IMP_CHECK(dataset_->size() > 0, a_.data_path, ": the dataset is empty");
+
+    sampler_ = a_.group_by_modality_length ? data::SamplerKind::modality_grouped : data::SamplerKind::random;
+    if (!a_.train_sampler.empty()) sampler_ = data::parse_sampler(a_.train_sampler);
+    data_seed_ = static_cast<uint64_t>(a_.data_seed.value_or(a_.seed));
+    const auto per_rank = data::rank_batches(
+        data::epoch_order(sampler_, dataset_->size(), data_seed_, 0, dataset_->modality_lengths(),
+                          a_.per_device_train_batch_size, pg_->size()),
+        a_.per_device_train_batch_size, pg_->rank(), pg_->size());
+    steps_per_epoch_ = static_cast<int64_t>(per_rank.size()) / a_.gradient_accumulation_steps;
+    IMP_CHECK_KIND(steps_per_epoch_ > 0, ErrorKind::usage, "the dataset (", dataset_->size(), " samples) is smaller "
+                   "than one optimizer step (", a_.per_device_train_batch_size, " x ", a_.gradient_accumulation_steps,
+                   " x ", pg_->size(), " ranks)");
+    total_steps_ = a_.max_steps > 0
+                       ? a_.max_steps
+                       : static_cast<int64_t>(std::ceil(a_.num_train_epochs * static_cast<double>(steps_per_epoch_)));
+    warmup_ = warmup_steps_for(a_.warmup_steps, a_.warmup_ratio, total_steps_);
+
+    optimizer_ = std::make_unique<AdamW>(tm_.trainable, tm_.groups,
+                                         AdamWOptions{a_.adam_beta1, a_.adam_beta2, a_.adam_epsilon});
+    LossScalerOptions so;
+    so.init_scale = a_.fp16_init_scale;
+    so.growth_interval = a_.fp16_growth_interval;
+    so.hysteresis = a_.fp16_hysteresis;
+    scaler_ = LossScaler(so, a_.fp16);
+    params_.clear();
+    for (const auto& p : tm_.trainable) params_.push_back(p.tensor);
+    {
+      torch::NoGradGuard no_grad;
+      pg_->broadcast(params_, 0, "initial parameter broadcast");
+    }
+    torch::manual_seed(static_cast<uint64_t>(a_.seed + pg_->rank()));  // dropout stream, one per rank
+    tm_.model->root().train();
+
+    int64_t n_trainable = 0;
+    for (const auto& p : params_) n_trainable += p.numel();
+    for (const auto& p : tm_.model->root().parameters()) n_params_ += p.numel();
+    if (main_) {
+      std::cerr << "imp: " << stage_name(stage_) << " on " << device_.str() << " x " << pg_->size() << " rank(s) ("
+                << launch_.launcher << "), " << dataset_->size() << " samples, " << steps_per_epoch_
+                << " steps/epoch, " << total_steps_ << " steps, warmup " << warmup_ << ", trainable "
+                << n_trainable << " of " << n_params_ << " parameters in " << tm_.groups.size() << " groups\n";
+    }
+  }
+
+  void resume() {
+    auto warn = [&](const std::string& m) {
+      if (main_) std::cerr << "imp: warning: " << m << "\n";
+    };
+    const auto ref = resolve_resume(a_.resume_from_checkpoint, a_.output_dir, warn);
+    const double step = ref ? static_cast<double>(ref->step) : -1.0;
+    const double hi = pg_->all_reduce_max(step, "resume agreement");
+    const double lo = -pg_->all_reduce_max(-step, "resume agreement");
+    IMP_CHECK(hi == lo, "ranks see different checkpoints to resume from (steps ", lo, " and ", hi,
+              ")\nhint: output_dir must be on a file system every rank sees");
+    if (!ref) return;
+    const std::string& dir = ref->path;
+    const Json state = read_json_file(join_path(dir, "trainer_state.json"));
+    const Json& imp = state.at("imp");
+    const int64_t world = imp.at("world_size").get<int64_t>();
+    IMP_CHECK_KIND(world == pg_->size() || a_.allow_world_size_change, ErrorKind::usage, dir, " was written by ",
+                   world, " rank(s); this run has ", pg_->size(),
+                   "\nhint: resume with the same number of ranks, or pass --allow_world_size_change (the data order "
+                   "and loss curve then differ from an uninterrupted run)");
+    IMP_CHECK_KIND(imp.at("stage").get<std::string>() == stage_name(stage_), ErrorKind::usage, dir, " is a ",
+                   imp.at("stage").get<std::string>(), " checkpoint; this is ", stage_name(stage_));
+    load_trainable_state(tm_, load_safetensors(join_path(dir, "trainable.safetensors")), dir);
+    optimizer_->load_state(load_safetensors(join_path(dir, "optimizer.safetensors")), dir);
+    scaler_.load_state(imp.at("loss_scaler"), dir);
+    progress_ = progress_from(imp.at("progress"));
+    log_->set_log_history(state.value("log_history", Json::array()));
+    if (world == pg_->size()) {
+      const auto rng = load_safetensors(join_path(dir, "rng_state_" + std::to_string(pg_->rank()) + ".safetensors"));
+      set_generator_state(torch::kCPU, rng.at("cpu"));
+      if (device_.is_cuda() && rng.count("cuda")) set_generator_state(device_, rng.at("cuda"));
+    } else {
+      // Re-derive the position: as many samples of this epoch consumed, split over the new ranks.
+      const auto& old = imp.at("args");
+      const int64_t old_per_step = old.at("per_device_train_batch_size").get<int64_t>() *
+                                   old.at("gradient_accumulation_steps").get<int64_t>() * world;
+      const int64_t per_step = a_.per_device_train_batch_size * a_.gradient_accumulation_steps * pg_->size();
+      progress_.epoch_step = std::min(steps_per_epoch_, progress_.epoch_step * old_per_step / per_step);
+      warn("resuming with " + std::to_string(pg_->size()) + " rank(s) instead of " + std::to_string(world) +
+           ": data order and dropout streams differ from the original run");
+    }
+    if (main_)
+      std::cerr << "imp: resumed from " << dir << " (step " << progress_.global_step << ", epoch " << progress_.epoch
+                << ")\n";
+  }
+
+  // One optimizer step: gradient_accumulation_steps micro-batches, then the synchronised update.
+  void train_step(data::DataLoader& loader, Clock::time_point t0, int64_t steps_this_run) {
+    const auto step_start = Clock::now();
+    const double scale = scaler_.scale();
+    double loss_sum = 0.0, tokens = 0.0, positions = 0.0, samples = 0.0;
+    for (int64_t k = 0; k < a_.gradient_accumulation_steps; ++k) {
+      auto batch = loader.next();
+      IMP_CHECK(batch.has_value(), "data loader ran out of batches inside an epoch (internal error)");
+      samples += static_cast<double>(batch->indices.size());
+      ImpInputs in;
+      in.input_ids = batch->input_ids.to(device_);
+      in.attention_mask = batch->attention_mask.to(device_);
+      in.labels = batch->labels.to(device_);
+      if (batch->pixel_values.defined()) in.pixel_values = batch->pixel_values.to(device_);
+      in.compute_loss = false;
+      torch::Tensor token_loss;
+      {
+        nn::AutocastGuard autocast(a_.bf16 || a_.fp16, device_.type(), a_.fp16 ? torch::kHalf : torch::kBFloat16);
+        auto out = tm_.model->forward(in);
+        const int64_t vocab = out.logits.size(-1);
+        auto logits = out.logits.slice(1, 0, -1).reshape({-1, vocab}).to(torch::kFloat32);
+        auto labels = out.labels.slice(1, 1).reshape({-1});
+        token_loss = torch::nn::functional::cross_entropy(
+            logits, labels,
+            torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kSum));
+        tokens += static_cast<double>(labels.ne(kIgnoreIndex).sum().item<int64_t>());
+        positions += static_cast<double>(out.attention_mask.sum().item<int64_t>());
+      }
+      loss_sum += token_loss.item<double>();
+      (scale == 1.0 ? token_loss : token_loss * scale).backward();
+    }
+    inject_fault();
+
+    // Σ over ranks of gradients, token-loss sums and token counts; grads are then divided by the total
+    // token count (and the loss scale), so an all-masked micro-batch or rank contributes 0, never NaN.
+    const std::string at_step = " at step " + std::to_string(progress_.global_step + 1);
+    for (auto& p : params_)
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    pg_->all_reduce_grads(params_);
+    const double total_tokens = pg_->all_reduce_sum(tokens, "token count" + at_step);
+    const double total_loss = pg_->all_reduce_sum(loss_sum, "loss sum" + at_step);
+    const double total_positions = pg_->all_reduce_sum(positions, "throughput counters" + at_step);
+    const double total_samples = pg_->all_reduce_sum(samples, "throughput counters" + at_step);
+
+    bool apply = total_tokens > 0;
+    double grad_norm = 0.0;
+    {
+      torch::NoGradGuard no_grad;
+      const double inv = apply ? 1.0 / (total_tokens * scale) : 0.0;
+      std::vector<torch::Tensor> norms;
+      for (auto& p : params_) {
+        p.mutable_grad().mul_(inv);
+        norms.push_back(torch::norm(p.grad(), 2));
+      }
+      grad_norm = torch::norm(torch::stack(norms), 2).item<double>();  // clip_grad_norm_'s total norm
+      if (!std::isfinite(grad_norm)) apply = false;
+      if (apply && a_.max_grad_norm > 0) {
+        const double coef = std::min(1.0, a_.max_grad_norm / (grad_norm + 1e-6));
+        for (auto& p : params_) p.mutable_grad().mul_(coef);
+      }
+    }
+    const double factor = lr_factor(a_.lr_scheduler_type, progress_.sched_step, warmup_, total_steps_);
+    if (apply) {
+      optimizer_->step(factor);
+      ++progress_.sched_step;
+      progress_.consecutive_skipped = 0;
+    } else {
+      ++progress_.skipped_steps;
+      ++progress_.consecutive_skipped;
+      log_->note("imp: step " + std::to_string(progress_.global_step + 1) + " skipped (" +
+                 (total_tokens > 0 ? "non-finite gradients" : "no label tokens") +
+                 (scaler_.enabled() ? ", loss scale " + std::to_string(scaler_.scale()) : std::string()) + ")");
+      IMP_CHECK(a_.max_skipped_steps <= 0 || progress_.consecutive_skipped < a_.max_skipped_steps,
+                "training diverged: ", progress_.consecutive_skipped, " consecutive steps had non-finite gradients "
+                "(last at step ", progress_.global_step + 1, ")\nhint: lower --learning_rate, use --bf16 instead "
+                "of --fp16, or check the data; the last committed checkpoint is intact");
+    }
+    if (total_tokens > 0) scaler_.update(!apply);
+    optimizer_->zero_grad();
+    ++progress_.global_step;
+    ++progress_.epoch_step;
+    progress_.consumed_samples += static_cast<int64_t>(total_samples);
+
+    // Report.
+    const double step_s = std::chrono::duration<double>(Clock::now() - step_start).count();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+    const bool log_now = a_.logging_steps >= 1
+                             ? progress_.global_step % static_cast<int64_t>(a_.logging_steps) == 0
+                             : progress_.global_step % std::max<int64_t>(1, static_cast<int64_t>(std::ceil(
+                                   a_.logging_steps * static_cast<double>(total_steps_)))) == 0;
+    if (log_now || progress_.global_step == total_steps_) {
+      StepMetrics m;
+      m.step = progress_.global_step;
+      m.total_steps = total_steps_;
+      m.epoch = static_cast<double>(progress_.epoch) +
+                static_cast<double>(progress_.epoch_step) / static_cast<double>(steps_per_epoch_);
+      m.loss = total_tokens > 0 ? total_loss / total_tokens : 0.0;
+      m.learning_rate = tm_.groups.front().lr * factor;
+      m.grad_norm = grad_norm;
+      m.tokens_per_s = total_positions / step_s;
+      m.samples_per_s = total_samples / step_s;
+      m.loss_scale = scaler_.scale();
+      m.skipped_steps = progress_.skipped_steps;
+      m.eta_s = elapsed / static_cast<double>(steps_this_run + 1) *
+                static_cast<double>(total_steps_ - progress_.global_step);
+      if (device_.is_cuda()) {
+        // 6 N FLOP per token (forward + backward), against the dense bf16/fp16 peak of an H100 SXM.
+        const double peak = (a_.bf16 || a_.fp16) ? 989e12 : 67e12;
+        m.mfu = 6.0 * static_cast<double>(n_params_) * m.tokens_per_s / (peak * pg_->size());
+      }
+      log_->log(m);
+      last_loss_ = m.loss;
+    }
+    if (a_.max_bad_fraction >= 0 && dataset_->bad_count() > 0) {
+      const double frac = static_cast<double>(dataset_->bad_count()) / static_cast<double>(dataset_->size());
+      IMP_CHECK(frac <= a_.max_bad_fraction, a_.data_path, ": ", dataset_->bad_count(), " bad samples (",
+                frac * 100, "%) exceed --max_bad_fraction ", a_.max_bad_fraction,
+                "\nhint: run `imp data check` on the dataset; the last committed checkpoint is intact");
+    }
+  }
+
+  // Test hook (NUM-1): IMP_FAULT=nan_grad:<step> or inf_grad:<step> poisons one gradient at that step.
+  void inject_fault() {
+    const char* env = std::getenv("IMP_FAULT");
+    if (!env) return;
+    const std::string spec(env);
+    for (const char* kind : {"nan_grad:", "inf_grad:"}) {
+      if (spec.rfind(kind, 0) != 0) continue;
+      if (std::stoll(spec.substr(std::strlen(kind))) != progress_.global_step + 1) continue;
+      torch::NoGradGuard no_grad;
+      auto& g = params_.front().mutable_grad();
+      if (!g.defined()) g = torch::zeros_like(params_.front());
+      g.view(-1)[0] = kind[0] == 'n' ? std::nan("") : INFINITY;
+    }
+  }
+
+  Json trainer_state(bool final_state) const {
+    Json s = {{"best_metric", nullptr},
+              {"best_model_checkpoint", nullptr},
+              {"epoch", static_cast<double>(progress_.epoch) +
+                            static_cast<double>(progress_.epoch_step) / static_cast<double>(steps_per_epoch_)},
+              {"eval_steps", nullptr},
+              {"global_step", progress_.global_step},
+              {"is_hyper_param_search", false},
+              {"is_local_process_zero", true},
+              {"is_world_process_zero", true},
+              {"log_history", log_->log_history()},
+              {"logging_steps", a_.logging_steps},
+              {"max_steps", total_steps_},
+              {"num_input_tokens_seen", 0},
+              {"num_train_epochs", static_cast<int64_t>(std::ceil(static_cast<double>(total_steps_) /
+                                                                  static_cast<double>(steps_per_epoch_)))},
+              {"save_steps", a_.save_steps},
+              {"total_flos", 0},
+              {"train_batch_size", a_.per_device_train_batch_size},
+              {"trial_name", nullptr},
+              {"trial_params", nullptr}};
+    s["imp"] = {{"version", "0.1.0"},
+                {"libtorch", compat::torch_version()},
+                {"stage", stage_name(stage_)},
+                {"world_size", pg_->size()},
+                {"num_threads", at::get_num_threads()},
+                {"progress", progress_json(progress_)},
+                {"loss_scaler", scaler_.state()},
+                {"schedule", {{"type", a_.lr_scheduler_type}, {"warmup_steps", warmup_}, {"total_steps", total_steps_}}},
+                {"args", a_.to_json()},
+                {"final", final_state}};
+    return s;
+  }
+
+  void save_checkpoint() {
+    const int64_t step = progress_.global_step;
+    std::string dir;
+    if (main_) {
+      check_finite_weights(tm_);
+      dir = begin_checkpoint(a_.output_dir, step);
+    }
+    pg_->barrier("checkpoint " + std::to_string(step) + ": folder");
+    if (!main_) dir = join_path(a_.output_dir, ".checkpoint-" + std::to_string(step) + ".partial");
+    StateDict rng = {{"cpu", generator_state(torch::kCPU)}};
+    if (device_.is_cuda()) rng.emplace("cuda", generator_state(device_));
+    const std::string rng_file = join_path(dir, "rng_state_" + std::to_string(pg_->rank()) + ".safetensors");
+    save_safetensors(rng_file, rng);
+    fault_point(rng_file);
+    if (main_) {
+      StateDict weights;
+      for (const auto& [k, t] : trainable_state(tm_)) weights.emplace(k, t.detach().cpu().contiguous());
+      StateDict opt;
+      for (const auto& [k, t] : optimizer_->state()) opt.emplace(k, t.detach().cpu().contiguous());
+      for (const auto& [file, sd] : {std::pair<std::string, const StateDict*>{"trainable.safetensors", &weights},
+                                     {"optimizer.safetensors", &opt}}) {
+        save_safetensors(join_path(dir, file), *sd);
+        fault_point(join_path(dir, file));
+      }
+      write_json_file(join_path(dir, "trainer_state.json"), trainer_state(false));
+      fault_point(join_path(dir, "trainer_state.json"));
+      write_json_file(join_path(dir, "config.json"), tm_.config);
+    }
+    pg_->barrier("checkpoint " + std::to_string(step) + ": files written");
+    if (main_) {
+      const std::string path = commit_checkpoint(a_.output_dir, step);
+      if (a_.save_total_limit) rotate_checkpoints(a_.output_dir, *a_.save_total_limit);
+      log_->note("imp: saved " + path);
+    }
+    pg_->barrier("checkpoint " + std::to_string(step) + ": commit");
+  }
+
+  void finish(double seconds, int64_t steps_this_run) {
+    if (main_) {
+      check_finite_weights(tm_);
+      save_stage_outputs(tm_, a_, stage_, a_.output_dir);
+      Json state = trainer_state(true);
+      state["log_history"].push_back(Json{{"epoch", state["epoch"]},
+                                          {"step", progress_.global_step},
+                                          {"train_loss", last_loss_},
+                                          {"train_runtime", seconds},
+                                          {"train_steps_per_second", steps_this_run / std::max(seconds, 1e-9)},
+                                          {"total_flos", 0}});
+      write_json_file(join_path(a_.output_dir, "trainer_state.json"), state);
+      std::cerr << "imp: " << stage_name(stage_) << " done: " << progress_.global_step << " steps in "
+                << format_duration(seconds) << ", outputs in " << a_.output_dir << "\n";
+    }
+    pg_->barrier("final save");
+  }
+
+  Stage stage_;
+  TrainArgs a_;
+  dist::LaunchInfo launch_;
+  torch::Device device_{torch::kCPU};
+  std::shared_ptr<dist::ProcessGroup> pg_;
+  bool main_ = true;
+  std::unique_ptr<MetricsLog> log_;
+  TrainModel tm_;
+  std::unique_ptr<data::SupervisedDataset> dataset_;
+  data::TextSettings text_;
+  data::SamplerKind sampler_ = data::SamplerKind::random;
+  uint64_t data_seed_ = 0;
+  int64_t steps_per_epoch_ = 0, total_steps_ = 0, warmup_ = 0, n_params_ = 0;
+  std::unique_ptr<AdamW> optimizer_;
+  LossScaler scaler_{LossScalerOptions{}, false};
+  std::vector<torch::Tensor> params_;
+  Progress progress_;
+  double last_loss_ = 0.0;
+};
+
+}  // namespace
+
+int run_training(Stage stage, const TrainArgs& args, const std::vector<std::string>& notices) {
+  Trainer t(stage, args, notices);
+  return t.run();
+}
+
+}  // namespace imp::train
