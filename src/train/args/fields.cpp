@@ -231,7 +231,7 @@ std::vector<FieldSpec> make_specs() {
   add("save_steps", kSaving, &T::save_steps, "checkpoint every N optimizer steps (save_strategy steps)");
   add("save_total_limit", kSaving, &T::save_total_limit, "keep only the newest N checkpoints; unset: all");
   add("resume_from_checkpoint", kSaving, &T::resume_from_checkpoint,
-      "auto (or true): latest committed checkpoint in output_dir if any; a path; empty or false: fresh start")
+      "auto (or true): latest checkpoint in output_dir if any; a checkpoint path; empty or false: fresh start")
       .adjust = adjust_resume;
   add("report_to", kSaving, &T::report_to,
       "none, tensorboard or all; other HF integrations (wandb, ...) are ignored with a notice")
@@ -255,7 +255,7 @@ std::vector<FieldSpec> make_specs() {
   add("num_threads", kRuntime, &T::num_threads, "CPU threads of LibTorch; 0: its default");
   {
     FieldSpec& f = add("ddp_timeout", kRuntime, &T::ddp_timeout,
-                       "collective timeout in seconds (also 20s, 5m, 1h; alias dist_timeout)");
+                       "collective timeout in seconds, or a duration: 20s, 5m, 1h");
     f.aliases = {"dist_timeout"};
     f.adjust = adjust_duration;
   }
