@@ -197,7 +197,7 @@ class Trainer {
     IMP_CHECK(dataset_->size() > 0, a_.data_path, ": the dataset is empty");
 
     sampler_ = a_.group_by_modality_length ? data::SamplerKind::modality_grouped : data::SamplerKind::random;
-    if (!a_.train_sampler.empty()) sampler_ = data::parse_sampler(a_.train_sampler);
+    if (a_.train_sampler != "auto") sampler_ = data::parse_sampler(a_.train_sampler);
     data_seed_ = static_cast<uint64_t>(a_.data_seed.value_or(a_.seed));
     const auto per_rank = data::rank_batches(
         data::epoch_order(sampler_, dataset_->size(), data_seed_, 0, dataset_->modality_lengths(),

@@ -42,6 +42,8 @@ struct TrainArgs {
   std::string image_aspect_ratio = "square";  // square | pad | crop
   bool lazy_preprocess = false;          // accepted; imp always reads samples lazily
   bool group_by_modality_length = false;
+  std::string train_sampler = "auto";    // auto (random, or modality_grouped with the flag above) | random |
+                                         // sequential | modality_grouped (imp extension)
   int64_t dataloader_num_workers = 0;
   int64_t model_max_length = 512;
   double max_bad_fraction = 0.01;        // fraction of bad samples tolerated before the run aborts

@@ -170,6 +170,9 @@ std::vector<FieldSpec> make_specs() {
       .adjust = notice_lazy;
   add("group_by_modality_length", kData, &T::group_by_modality_length,
       "Imp's modality-length-grouped sampler instead of a random permutation");
+  add("train_sampler", kData, &T::train_sampler,
+      "sample order: auto (random, or grouped with --group_by_modality_length) | random | sequential | "
+      "modality_grouped").choices = {"auto", "random", "sequential", "modality_grouped"};
   add("dataloader_num_workers", kData, &T::dataloader_num_workers, "data loading threads (0: in the train loop)");
   add("model_max_length", kData, &T::model_max_length, "token budget per sample (Imp's scripts use 3072)");
   add("max_bad_fraction", kData, &T::max_bad_fraction,
