@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
 #include <string>
 
 #include "imp/core/compat.h"
@@ -18,6 +22,23 @@ constexpr double kBf16Tol = (TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 
 inline std::string data_path(const std::string& rel) { return std::string(IMP_TEST_DATA) + "/" + rel; }
 inline std::string model_dir(const std::string& name) { return data_path("models/" + name); }
 inline StateDict golden(const std::string& name) { return load_safetensors(data_path("golden/" + name + ".safetensors")); }
+
+struct Run {
+  int code;            // exit code, or 128 + signal when killed
+  std::string output;  // stdout + stderr
+};
+
+// Runs the imp executable with `args` (and optional "VAR=value ..." environment assignments first).
+inline Run run_imp(const std::string& args, const std::string& env = "") {
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(IMP_BINARY) + " " + args + " 2>&1";
+  Run r{0, ""};
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+  return r;
+}
 
 // Scale-relative error: max |a - b| / max |b|. Fails with the max abs error, the relative error and
 // the index of the worst element, so a parity failure says where to look.

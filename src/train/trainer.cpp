@@ -1,6 +1,7 @@
 #include "imp/train/trainer.h"
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <cmath>
@@ -90,9 +91,12 @@ void set_generator_state(const torch::Device& d, const torch::Tensor& s) {
 
 // Writes a checkpoint file, honouring the IMP_FAULT crash hook (CKPT-1): the file is cut at the given
 // byte count and the process dies as if killed mid-write.
-void fault_point(const std::string& path) {
+// IMP_FAULT_STEP=<n> limits the hook to the checkpoint of step n.
+void fault_point(const std::string& path, int64_t step) {
   const int64_t limit = fault_write_limit(fsys::path(path).filename().string());
   if (limit < 0) return;
+  const char* only = std::getenv("IMP_FAULT_STEP");
+  if (only && std::stoll(only) != step) return;
   fsys::resize_file(path, std::min<uintmax_t>(static_cast<uintmax_t>(limit), fsys::file_size(path)));
   std::cerr << "imp: IMP_FAULT: killed while writing " << path << "\n";
   std::_Exit(137);
@@ -142,6 +146,7 @@ class Trainer {
       while (progress_.epoch_step < steps_per_epoch_ && progress_.global_step < total_steps_) {
         train_step(loader, t0, steps_this_run);
         ++steps_this_run;
+        signal_fault();
         const bool signal = pg_->all_reduce_max(static_cast<double>(stop_signal()), "stop-signal agreement") > 0;
         const bool last = progress_.global_step >= total_steps_;
         const bool periodic = a_.save_strategy == "steps" && a_.save_steps > 0 &&
@@ -405,14 +410,31 @@ class Trainer {
     }
   }
 
-  // Test hook (NUM-1): IMP_FAULT=nan_grad:<step> or inf_grad:<step> poisons one gradient at that step.
-  void inject_fault() {
+  // Test hooks (reliability.md NUM-1, NUM-4, FT-1), read from IMP_FAULT:
+  //   nan_grad:<step> | inf_grad:<step>  poison one gradient at that step
+  //   nan_grad_from:<step>               poison every step from there on
+  //   signal_at:<step>[:<rank>]          raise SIGTERM after that step (on one rank, or all)
+  static std::string fault_spec(const char* kind) {
     const char* env = std::getenv("IMP_FAULT");
-    if (!env) return;
-    const std::string spec(env);
-    for (const char* kind : {"nan_grad:", "inf_grad:"}) {
-      if (spec.rfind(kind, 0) != 0) continue;
-      if (std::stoll(spec.substr(std::strlen(kind))) != progress_.global_step + 1) continue;
+    if (!env || std::string(env).rfind(kind, 0) != 0) return {};
+    return std::string(env).substr(std::strlen(kind));
+  }
+
+  void signal_fault() {
+    const std::string spec = fault_spec("signal_at:");
+    if (spec.empty()) return;
+    const auto colon = spec.find(':');
+    const int64_t step = std::stoll(spec.substr(0, colon));
+    const bool rank_ok = colon == std::string::npos || std::stoi(spec.substr(colon + 1)) == pg_->rank();
+    if (step == progress_.global_step && rank_ok) std::raise(SIGTERM);
+  }
+
+  void inject_fault() {
+    for (const char* kind : {"nan_grad:", "inf_grad:", "nan_grad_from:"}) {
+      const std::string spec = fault_spec(kind);
+      if (spec.empty()) continue;
+      const int64_t at = std::stoll(spec), step = progress_.global_step + 1;
+      if (std::strcmp(kind, "nan_grad_from:") == 0 ? step < at : step != at) continue;
       torch::NoGradGuard no_grad;
       auto& g = params_.front().mutable_grad();
       if (!g.defined()) g = torch::zeros_like(params_.front());
@@ -467,7 +489,7 @@ class Trainer {
     if (device_.is_cuda()) rng.emplace("cuda", generator_state(device_));
     const std::string rng_file = join_path(dir, "rng_state_" + std::to_string(pg_->rank()) + ".safetensors");
     save_safetensors(rng_file, rng);
-    fault_point(rng_file);
+    fault_point(rng_file, step);
     if (main_) {
       StateDict weights;
       for (const auto& [k, t] : trainable_state(tm_)) weights.emplace(k, t.detach().cpu().contiguous());
@@ -476,10 +498,10 @@ class Trainer {
       for (const auto& [file, sd] : {std::pair<std::string, const StateDict*>{"trainable.safetensors", &weights},
                                      {"optimizer.safetensors", &opt}}) {
         save_safetensors(join_path(dir, file), *sd);
-        fault_point(join_path(dir, file));
+        fault_point(join_path(dir, file), step);
       }
       write_json_file(join_path(dir, "trainer_state.json"), trainer_state(false));
-      fault_point(join_path(dir, "trainer_state.json"));
+      fault_point(join_path(dir, "trainer_state.json"), step);
       write_json_file(join_path(dir, "config.json"), tm_.config);
     }
     pg_->barrier("checkpoint " + std::to_string(step) + ": files written");

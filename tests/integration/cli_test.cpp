@@ -15,22 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
-  int code;
-  std::string output;  // stdout + stderr
-};
-
-Run run_imp(const std::string& args) {
-  std::string cmd = std::string(IMP_BINARY) + " " + args + " 2>&1";
-  Run r{0, ""};
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
 class CliForward : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -1,0 +1,276 @@
+// imp pretrain / finetune-lora / merge end to end on the tiny training fixture (tests/data/train,
+// models/train_phi2, made by scripts/make_train_fixtures.py): the Python reference loss curves, exact
+// resume (CKPT-1..3, CKPT-8, FT-1), determinism (DET-1/2), non-finite steps (NUM-1, NUM-4), data
+// parallelism over 2 Gloo ranks, interoperable outputs and merge, and error exits.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "imp/core/json.h"
+#include "imp/core/sha256.h"
+#include "imp/io/state_dict.h"
+#include "test_utils.h"
+
+namespace imp::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The settings of tests/data/golden/train_lora_phi2.json (scripts/make_train_fixtures.py).
+std::string lora_flags(const std::string& out, int steps) {
+  return "finetune-lora --model_name_or_path " + model_dir("train_phi2") + " --version phi2 --data_path " +
+         data_path("train/data.json") + " --image_folder " + data_path("train/images") + " --output_dir " + out +
+         " --lora_weight_path " + data_path("train/lora_init") +
+         " --lora_r 4 --lora_alpha 8 --lora_dropout 0 --mm_projector_lr 5e-4 --learning_rate 1e-3"
+         " --weight_decay 0.01 --warmup_ratio 0.1 --lr_scheduler_type cosine --max_grad_norm 1.0"
+         " --per_device_train_batch_size 2 --gradient_accumulation_steps 2 --model_max_length 128"
+         " --train_sampler sequential --gradient_checkpointing False --seed 0 --num_threads 1 --logging_steps 1"
+         " --max_steps " + std::to_string(steps);
+}
+
+std::string pretrain_flags(const std::string& out, int steps) {
+  return "pretrain --model_name_or_path " + model_dir("train_phi2") + " --version plain --data_path " +
+         data_path("train/pretrain.json") + " --image_folder " + data_path("train/images") + " --output_dir " + out +
+         " --learning_rate 1e-3 --weight_decay 0.01 --warmup_ratio 0.1 --lr_scheduler_type cosine"
+         " --max_grad_norm 1.0 --per_device_train_batch_size 2 --gradient_accumulation_steps 2"
+         " --model_max_length 128 --train_sampler sequential --gradient_checkpointing False --seed 0"
+         " --num_threads 1 --logging_steps 1 --max_steps " + std::to_string(steps);
+}
+
+std::vector<Json> metrics(const std::string& out) {
+  std::ifstream in(out + "/metrics.jsonl");
+  std::vector<Json> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(Json::parse(line));
+  return rows;
+}
+
+std::string file_hash(const std::string& path) { return sha256_file(path); }
+
+class Train : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = (fs::temp_directory_path() / ("imp_train_" + std::string(info->name()) + "_" + std::to_string(::getpid())))
+               .string();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+  std::string out(const std::string& name) const { return dir_ + "/" + name; }
+  std::string dir_;
+};
+
+// Loss and grad-norm curves of a committed HF + PEFT reference loop, step by step.
+void expect_curve(const std::string& golden_name, const std::vector<Json>& got) {
+  const Json g = read_json_file(data_path("golden/" + golden_name + ".json"));
+  const auto& steps = g.at("steps");
+  ASSERT_EQ(got.size(), steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const double loss = steps[i].at("loss").get<double>(), norm = steps[i].at("grad_norm").get<double>();
+    const double lr = steps[i].at("learning_rate").get<double>();
+    EXPECT_EQ(got[i].at("step").get<int64_t>(), steps[i].at("step").get<int64_t>());
+    EXPECT_NEAR(got[i].at("loss").get<double>(), loss, 1e-5 * std::abs(loss)) << "step " << i + 1;
+    EXPECT_NEAR(got[i].at("grad_norm").get<double>(), norm, 1e-4 * std::abs(norm) + 1e-7) << "step " << i + 1;
+    EXPECT_NEAR(got[i].at("learning_rate").get<double>(), lr, 1e-12) << "step " << i + 1;
+  }
+}
+
+// Final trainable tensors against the reference (names: PEFT's for LoRA, model.mm_projector.* else).
+void expect_tensors(const StateDict& got, const std::string& golden_name, double tol) {
+  const StateDict want = golden(golden_name);
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [name, t] : want) {
+    ASSERT_TRUE(got.count(name)) << "missing " << name;
+    EXPECT_TRUE(check_close(got.at(name), t, tol, name));
+  }
+}
+
+TEST_F(Train, LoraMatchesPythonReference) {
+  const auto o = out("lora");
+  auto r = run_imp(lora_flags(o, 20));
+  ASSERT_EQ(r.code, 0) << r.output;
+  expect_curve("train_lora_phi2", metrics(o));
+  StateDict got = load_safetensors(o + "/adapter_model.safetensors");
+  for (auto& [k, t] : load_safetensors(o + "/non_lora_trainables.safetensors")) got.emplace(k, t);
+  expect_tensors(got, "train_lora_phi2_final", 1e-4);
+  // PEFT layout (scripts/check_train_outputs.py checks the same files with PEFT itself).
+  const Json cfg = read_json_file(o + "/adapter_config.json");
+  EXPECT_EQ(cfg.at("peft_type"), "LORA");
+  EXPECT_EQ(cfg.at("r"), 4);
+  EXPECT_EQ(cfg.at("target_modules"), Json({"dense", "fc1", "fc2", "k_proj", "lm_head", "q_proj", "v_proj"}));
+  const Json config = read_json_file(o + "/config.json");
+  EXPECT_EQ(config.at("mm_projector_lr"), 5e-4);
+  EXPECT_EQ(config.at("tokenizer_model_max_length"), 128);
+  const Json state = read_json_file(o + "/trainer_state.json");
+  EXPECT_EQ(state.at("global_step"), 20);
+  EXPECT_EQ(state.at("log_history").size(), 21u);  // 20 steps + the summary, HF's keys
+  EXPECT_TRUE(state.at("log_history")[0].contains("grad_norm"));
+}
+
+TEST_F(Train, PretrainMatchesPythonReference) {
+  const auto o = out("stage1");
+  auto r = run_imp(pretrain_flags(o, 10));
+  ASSERT_EQ(r.code, 0) << r.output;
+  expect_curve("train_pretrain_phi2", metrics(o));
+  expect_tensors(load_safetensors(o + "/mm_projector.safetensors"), "train_pretrain_phi2_final", 1e-4);
+  EXPECT_TRUE(fs::exists(o + "/config.json"));
+}
+
+// Interrupt after 4 of 8 steps (signal -> checkpoint -> exit 75), resume, finish: the same losses,
+// grad norms and final bytes as a straight run (dropout on, so RNG restore is exercised).
+TEST_F(Train, ResumeIsBitIdentical) {
+  const std::string extra = " --lora_dropout 0.2 --save_steps 100";
+  const auto a = out("straight"), b = out("resumed");
+  auto r = run_imp(lora_flags(a, 8) + extra);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp(lora_flags(b, 8) + extra, "IMP_FAULT=signal_at:4");
+  ASSERT_EQ(r.code, 75) << r.output;
+  ASSERT_TRUE(fs::exists(b + "/checkpoint-4/COMMITTED")) << r.output;
+  EXPECT_FALSE(fs::exists(b + "/adapter_model.safetensors"));
+  r = run_imp(lora_flags(b, 8) + extra);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+  const auto ma = metrics(a), mb = metrics(b);
+  ASSERT_EQ(ma.size(), 8u);
+  ASSERT_EQ(mb.size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(ma[i].at("loss").get<double>(), mb[i].at("loss").get<double>()) << "step " << i + 1;
+    EXPECT_EQ(ma[i].at("grad_norm").get<double>(), mb[i].at("grad_norm").get<double>()) << "step " << i + 1;
+  }
+  EXPECT_EQ(file_hash(a + "/adapter_model.safetensors"), file_hash(b + "/adapter_model.safetensors"));
+  EXPECT_EQ(file_hash(a + "/non_lora_trainables.safetensors"), file_hash(b + "/non_lora_trainables.safetensors"));
+}
+
+TEST_F(Train, CheckpointHoldsTheWholeState) {  // CKPT-3, CKPT-4
+  const auto o = out("ckpt");
+  auto r = run_imp(lora_flags(o, 4) + " --save_steps 1 --save_total_limit 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(o + "/checkpoint-1"));  // rotated out after checkpoint-3 committed
+  EXPECT_FALSE(fs::exists(o + "/checkpoint-4"));  // the last step writes the final outputs instead
+  const std::string c = o + "/checkpoint-3";
+  ASSERT_TRUE(fs::exists(o + "/checkpoint-2/COMMITTED")) << r.output;
+  ASSERT_TRUE(fs::exists(c + "/COMMITTED")) << r.output;
+  const auto weights = load_safetensors(c + "/trainable.safetensors");
+  const auto opt = load_safetensors(c + "/optimizer.safetensors");
+  EXPECT_EQ(weights.size(), golden("train_lora_phi2_final").size());  // every LoRA A/B + the projector
+  for (const auto& [name, t] : weights) {
+    EXPECT_TRUE(opt.count("exp_avg/" + name)) << name;
+    EXPECT_TRUE(opt.count("exp_avg_sq/" + name)) << name;
+    ASSERT_TRUE(opt.count("step/" + name)) << name;
+    EXPECT_EQ(opt.at("step/" + name).item<int64_t>(), 3) << name;
+  }
+  EXPECT_EQ(opt.size(), 3 * weights.size());
+  EXPECT_TRUE(load_safetensors(c + "/rng_state_0.safetensors").count("cpu"));
+  const Json s = read_json_file(c + "/trainer_state.json");
+  const Json& imp = s.at("imp");
+  for (const char* k : {"version", "libtorch", "stage", "world_size", "num_threads", "progress", "loss_scaler",
+                        "schedule", "args"})
+    EXPECT_TRUE(imp.contains(k)) << k;
+  for (const char* k : {"global_step", "sched_step", "epoch", "epoch_step", "skipped_steps", "consumed_samples"})
+    EXPECT_TRUE(imp.at("progress").contains(k)) << k;
+  EXPECT_EQ(imp.at("progress").at("global_step"), 3);
+  EXPECT_TRUE(fs::exists(c + "/manifest.json"));
+  EXPECT_TRUE(fs::exists(c + "/config.json"));
+}
+
+// CKPT-1: killed while writing checkpoint-3's optimizer file: the next run ignores and removes the
+// partial folder, resumes from checkpoint-2 and ends with the same weights as a straight run.
+TEST_F(Train, CrashDuringSaveResumesFromLastCommit) {
+  const auto a = out("straight"), b = out("crashed");
+  auto r = run_imp(lora_flags(a, 5));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp(lora_flags(b, 5) + " --save_steps 1",
+              "IMP_FAULT=ckpt_write:optimizer.safetensors:100 IMP_FAULT_STEP=3");
+  ASSERT_EQ(r.code, 137) << r.output;
+  EXPECT_TRUE(fs::exists(b + "/checkpoint-2/COMMITTED"));
+  EXPECT_TRUE(fs::exists(b + "/.checkpoint-3.partial"));
+  r = run_imp(lora_flags(b, 5) + " --save_steps 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("checkpoint-2"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(b + "/.checkpoint-3.partial"));
+  EXPECT_EQ(file_hash(a + "/adapter_model.safetensors"), file_hash(b + "/adapter_model.safetensors"));
+}
+
+TEST_F(Train, NonFiniteStepIsSkipped) {  // NUM-1
+  for (const std::string kind : {"nan_grad", "inf_grad"}) {
+    const auto o = out(kind);
+    auto r = run_imp(lora_flags(o, 4) + " --save_steps 1", "IMP_FAULT=" + kind + ":3");
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("step 3 skipped"), std::string::npos) << r.output;
+    const auto m = metrics(o);
+    ASSERT_EQ(m.size(), 4u);
+    EXPECT_EQ(m[1].at("skipped_steps"), 0);
+    EXPECT_EQ(m[2].at("skipped_steps"), 1);
+    // Weights and AdamW moments untouched by the skipped step; its counter not advanced.
+    EXPECT_EQ(file_hash(o + "/checkpoint-2/trainable.safetensors"), file_hash(o + "/checkpoint-3/trainable.safetensors"));
+    EXPECT_EQ(file_hash(o + "/checkpoint-2/optimizer.safetensors"), file_hash(o + "/checkpoint-3/optimizer.safetensors"));
+    const Json p = read_json_file(o + "/checkpoint-3/trainer_state.json").at("imp").at("progress");
+    EXPECT_EQ(p.at("skipped_steps"), 1);
+    EXPECT_EQ(p.at("sched_step"), 2);
+  }
+}
+
+TEST_F(Train, DivergenceAborts) {  // NUM-4
+  const auto o = out("diverge");
+  auto r = run_imp(lora_flags(o, 10) + " --save_steps 1 --max_skipped_steps 3", "IMP_FAULT=nan_grad_from:3");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("diverged"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(o + "/checkpoint-2/COMMITTED"));
+  EXPECT_FALSE(fs::exists(o + "/adapter_model.safetensors"));
+}
+
+TEST_F(Train, SeedsDecide) {  // DET-1, DET-2
+  const std::string extra = " --lora_dropout 0.3 --train_sampler random";
+  auto r1 = run_imp(lora_flags(out("a"), 3) + extra);
+  auto r2 = run_imp(lora_flags(out("b"), 3) + extra);
+  auto r3 = run_imp(lora_flags(out("c"), 3) + extra + " --seed 1");
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  ASSERT_EQ(r2.code, 0) << r2.output;
+  ASSERT_EQ(r3.code, 0) << r3.output;
+  EXPECT_EQ(file_hash(out("a") + "/adapter_model.safetensors"), file_hash(out("b") + "/adapter_model.safetensors"));
+  EXPECT_NE(metrics(out("a"))[0].at("loss"), metrics(out("c"))[0].at("loss"));
+}
+
+// imp merge == base + adapter (imp forward --lora), and the merged directory is a plain HF model.
+TEST_F(Train, MergeEqualsAdapterForward) {
+  const auto o = out("lora"), m = out("merged");
+  auto r = run_imp(lora_flags(o, 3));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp("merge --model-path " + o + " --model-base " + model_dir("train_phi2") + " --save-model-path " + m);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json"})
+    EXPECT_TRUE(fs::exists(m + "/" + f)) << f;
+  StateDict in;
+  in["input_ids"] = torch::tensor({{5, 17, -200, 40, 99, 3}}, torch::kInt64);
+  in["pixel_values"] = torch::rand({1, 3, 32, 32});
+  save_safetensors(dir_ + "/in.safetensors", in);
+  r = run_imp("forward --model " + m + " --inputs " + dir_ + "/in.safetensors --output " + dir_ + "/merged.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp("forward --model " + model_dir("train_phi2") + " --lora " + o + " --inputs " + dir_ +
+              "/in.safetensors --output " + dir_ + "/adapter.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(check_close(load_safetensors(dir_ + "/merged.safetensors").at("logits"),
+                          load_safetensors(dir_ + "/adapter.safetensors").at("logits"), 1e-5, "logits"));
+}
+
+TEST_F(Train, BadInputGivesClearErrors) {
+  auto r = run_imp(lora_flags(out("x"), 2) + " --learnig_rate 1");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("learning_rate"), std::string::npos) << r.output;
+  fs::create_directories(out("ro"));
+  fs::permissions(out("ro"), fs::perms::owner_read | fs::perms::owner_exec);
+  if (::geteuid() != 0) {  // root writes anywhere
+    r = run_imp(lora_flags(out("ro") + "/run", 2));
+    EXPECT_EQ(r.code, 4) << r.output;
+  }
+  fs::permissions(out("ro"), fs::perms::owner_all);
+  r = run_imp(lora_flags(out("y"), 2) + " --model_name_or_path /nonexistent");
+  EXPECT_EQ(r.code, 4) << r.output;
+  EXPECT_NE(r.output.find("/nonexistent"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace imp::test
