@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Python training-step benchmark for Imp-shaped models (the reference for `imp train`'s speed).
+
+Model: forward_bench.py's ImpShaped (HF {Phi,Qwen2,Phi3}ForCausalLM at the released Imp widths, eager
+attention, dropout 0, --layers decoder layers; SigLIP so400m cut to --vision-layers layers at 384 px / patch 14;
+mlp2x_gelu projector), trained as Imp trains it:
+  --mode lora       (default, Imp stage 2) PEFT LoRA on find_all_linear_names of the decoder (incl. lm_head),
+                    r --lora-r, alpha --lora-alpha, dropout --lora-dropout; projector trainable
+  --mode projector  (Imp stage 1) projector only
+  --mode full       decoder + projector
+The vision tower is always frozen (no autograd graph through it). Each sample is --seq random tokens whose
+token 1 is one image (729 patches) unless --image false; labels = ids with -100 on the image rows.
+
+One timed optimizer step = zero_grad + --grad-accum x (forward + loss/grad_accum backward) +
+clip_grad_norm_(trainable, 1.0) + torch.optim.AdamW.step (foreach=False, as LibTorch's per-parameter loop).
+--dtype bfloat16 keeps fp32 weights and runs the forward under torch.autocast(bfloat16) (CPU or CUDA).
+Prints one JSON line: tokens_per_s, samples_per_s, step_ms, peak_rss_mb (MiB), ...
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from forward_bench import ImpShaped, parse_bool  # noqa: E402
+
+
+def find_all_linear_names(lm):
+    """Imp train.py: last name component of every nn.Linear outside vision tower / projector."""
+    return sorted({n.split(".")[-1] for n, m in lm.named_modules()
+                   if isinstance(m, torch.nn.Linear) and not any(
+                       k in n for k in ("mm_projector", "vision_tower", "vision_resampler"))})
+
+
+def build(o):
+    torch.manual_seed(0)
+    model = ImpShaped(o.arch, o.layers, o.vision_layers)
+    model.lm.config.use_cache = False
+    model.requires_grad_(False)
+    if o.mode == "lora":
+        from peft import LoraConfig, get_peft_model
+        cfg = LoraConfig(r=o.lora_r, lora_alpha=o.lora_alpha, lora_dropout=o.lora_dropout, bias="none",
+                         target_modules=find_all_linear_names(model.lm), task_type="CAUSAL_LM")
+        model.lm = get_peft_model(model.lm, cfg)  # LoRA A/B trainable, the rest of the decoder frozen
+    elif o.mode == "full":
+        model.lm.requires_grad_(True)
+    model.mm_projector.requires_grad_(True)
+    if o.gradient_checkpointing:
+        lm = model.lm.base_model.model if o.mode == "lora" else model.lm
+        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model.to(o.device)
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB -> MiB
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arch", default="phi2", choices=["phi2", "qwen2", "phi3"])
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--vision-layers", type=int, default=2)
+    p.add_argument("--batch", type=int, default=1, help="samples per micro-batch")
+    p.add_argument("--seq", type=int, default=128, help="text tokens per sample (plus the image's patches)")
+    p.add_argument("--image", type=parse_bool, default=True, help="splice one image per sample")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    p.add_argument("--mode", default="lora", choices=["lora", "projector", "full"])
+    p.add_argument("--lora-r", type=int, default=64, help="LoRA rank (train.py default 64; Imp scripts 256; "
+                   "8 for a quick run)")
+    p.add_argument("--lora-alpha", type=float, default=16.0)
+    p.add_argument("--lora-dropout", type=float, default=0.05)
+    p.add_argument("--gradient-checkpointing", type=parse_bool, default=False)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps first (allocate AdamW state)")
+    p.add_argument("--iters", type=int, default=3, help="timed optimizer steps")
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = torch default)")
+    p.add_argument("--json", action="store_true", help="accepted for symmetry with forward_bench.py; the "
+                   "output is always one JSON line")
+    o = p.parse_args()
+    if not (o.layers >= 1 and o.vision_layers >= 1 and o.batch >= 1 and o.seq >= 2 and o.iters >= 1
+            and o.grad_accum >= 1 and o.lora_r >= 1 and o.warmup >= 0):
+        raise SystemExit("train_bench: --layers, --vision-layers, --batch, --iters, --grad-accum, --lora-r must be "
+                         ">= 1, --warmup >= 0 and --seq >= 2")
+    if o.mode == "projector" and not o.image:
+        raise SystemExit("train_bench: --mode projector needs --image true (without an image the projector is unused)")
+    if o.threads > 0:
+        torch.set_num_threads(o.threads)
+    device = torch.device(o.device)
+
+    model = build(o)
+    model.train()
+    trainable = [q for q in model.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=o.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, foreach=False)
+
+    cfg, vcfg = model.lm.config, model.vision_tower.config
+    patches = (vcfg.image_size // vcfg.patch_size) ** 2
+    g = torch.Generator().manual_seed(1)
+    micro = []
+    for _ in range(o.grad_accum):
+        ids = torch.randint(0, cfg.vocab_size, (o.batch, o.seq), generator=g).to(device)
+        px = torch.randn(o.batch, 3, vcfg.image_size, vcfg.image_size, generator=g).to(device) if o.image else None
+        micro.append((ids, px, ids.clone()))
+    tokens_per_sample = o.seq - 1 + patches if o.image else o.seq
+    samples = o.batch * o.grad_accum
+    tokens = samples * tokens_per_sample
+
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=o.dtype == "bfloat16")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    losses = []
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        total = 0.0
+        for ids, px, labels in micro:
+            with autocast:
+                loss = model(ids, px, labels).loss / o.grad_accum
+            loss.backward()
+            total += loss.item()
+        losses.append(total)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+
+    for _ in range(o.warmup):
+        step()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(o.iters):
+        step()
+    sync()
+    step_s = (time.perf_counter() - t0) / o.iters
+
+    out = {
+        "impl": "python", "arch": o.arch, "mode": o.mode, "layers": o.layers, "vision_layers": o.vision_layers,
+        "batch": o.batch, "seq": o.seq, "image": o.image, "grad_accum": o.grad_accum,
+        "lora_r": o.lora_r if o.mode == "lora" else None, "dtype": o.dtype,
+        "autocast": o.dtype == "bfloat16", "gradient_checkpointing": o.gradient_checkpointing,
+        "device": str(device), "threads": torch.get_num_threads(),
+        "params": sum(q.numel() for q in model.parameters()), "trainable_params": sum(q.numel() for q in trainable),
+        "tokens_per_step": tokens, "samples_per_step": samples, "iters": o.iters, "warmup": o.warmup,
+        "step_ms": step_s * 1e3, "tokens_per_s": tokens / step_s, "samples_per_s": samples / step_s,
+        "peak_rss_mb": peak_rss_mb(), "last_loss": losses[-1],
+        "torch": torch.__version__,
+    }
+    if device.type == "cuda":
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
