@@ -52,16 +52,15 @@ torch::Device pick_device(const TrainArgs& a, const dist::LaunchInfo& launch) {
 struct Progress {
   int64_t global_step = 0;    // optimizer steps taken (including skipped ones, as HF counts)
   int64_t sched_step = 0;     // steps actually applied (the schedule advances only on those)
-  int64_t epoch = 0;          // current epoch
-  int64_t epoch_step = 0;     // optimizer steps done within `epoch`
+  int64_t micro_batches = 0;  // micro-batches consumed by this rank: epoch = this / micro-batches per epoch
   int64_t skipped_steps = 0;  // non-finite or token-free steps, in total
   int64_t consecutive_skipped = 0;
   int64_t consumed_samples = 0;
 };
 
 Json progress_json(const Progress& p) {
-  return Json{{"global_step", p.global_step}, {"sched_step", p.sched_step},   {"epoch", p.epoch},
-              {"epoch_step", p.epoch_step},   {"skipped_steps", p.skipped_steps},
+  return Json{{"global_step", p.global_step},     {"sched_step", p.sched_step},
+              {"micro_batches", p.micro_batches}, {"skipped_steps", p.skipped_steps},
               {"consecutive_skipped", p.consecutive_skipped}, {"consumed_samples", p.consumed_samples}};
 }
 
@@ -69,8 +68,7 @@ Progress progress_from(const Json& j) {
   Progress p;
   p.global_step = j.at("global_step").get<int64_t>();
   p.sched_step = j.at("sched_step").get<int64_t>();
-  p.epoch = j.at("epoch").get<int64_t>();
-  p.epoch_step = j.at("epoch_step").get<int64_t>();
+  p.micro_batches = j.at("micro_batches").get<int64_t>();
   p.skipped_steps = j.at("skipped_steps").get<int64_t>();
   p.consecutive_skipped = j.at("consecutive_skipped").get<int64_t>();
   p.consumed_samples = j.at("consumed_samples").get<int64_t>();
@@ -135,36 +133,25 @@ class Trainer {
     const auto t0 = Clock::now();
     int64_t steps_this_run = 0;
     bool stopped = false;
-    while (progress_.global_step < total_steps_ && !stopped) {
-      const auto order = data::epoch_order(sampler_, dataset_->size(), data_seed_, progress_.epoch,
-                                           dataset_->modality_lengths(), a_.per_device_train_batch_size,
-                                           pg_->size());
-      auto batches = data::rank_batches(order, a_.per_device_train_batch_size, pg_->rank(), pg_->size());
-      batches.resize(static_cast<size_t>(steps_per_epoch_ * a_.gradient_accumulation_steps));
-      batches.erase(batches.begin(), batches.begin() + progress_.epoch_step * a_.gradient_accumulation_steps);
-      data::DataLoader loader(*dataset_, std::move(batches), static_cast<int>(a_.dataloader_num_workers));
-      while (progress_.epoch_step < steps_per_epoch_ && progress_.global_step < total_steps_) {
-        train_step(loader, t0, steps_this_run);
-        ++steps_this_run;
-        signal_fault();
-        const bool signal = pg_->all_reduce_max(static_cast<double>(stop_signal()), "stop-signal agreement") > 0;
-        const bool last = progress_.global_step >= total_steps_;
-        const bool periodic = a_.save_strategy == "steps" && a_.save_steps > 0 &&
-                              progress_.global_step % a_.save_steps == 0;
-        if (signal) {
-          log_->note("imp: stop signal received: saving a checkpoint at step " +
-                     std::to_string(progress_.global_step) + " and exiting");
-          save_checkpoint();
-          stopped = true;
-          break;
-        }
-        if (periodic && !last) save_checkpoint();
+    while (progress_.global_step < total_steps_) {
+      const int64_t epoch_before = progress_.micro_batches / micro_per_epoch_;
+      train_step(t0, steps_this_run);
+      ++steps_this_run;
+      signal_fault();
+      const bool signal = pg_->all_reduce_max(static_cast<double>(stop_signal()), "stop-signal agreement") > 0;
+      const bool last = progress_.global_step >= total_steps_;
+      const bool new_epoch = progress_.micro_batches / micro_per_epoch_ > epoch_before;
+      const bool periodic = (a_.save_strategy == "steps" && a_.save_steps > 0 &&
+                             progress_.global_step % a_.save_steps == 0) ||
+                            (a_.save_strategy == "epoch" && new_epoch);
+      if (signal) {
+        log_->note("imp: stop signal received: saving a checkpoint at step " + std::to_string(progress_.global_step) +
+                   " and exiting");
+        save_checkpoint();
+        stopped = true;
+        break;
       }
-      if (!stopped && progress_.epoch_step >= steps_per_epoch_) {
-        ++progress_.epoch;
-        progress_.epoch_step = 0;
-        if (a_.save_strategy == "epoch" && progress_.global_step < total_steps_) save_checkpoint();
-      }
+      if (periodic && !last) save_checkpoint();
     }
     log_->finish();
     if (stopped) {
@@ -208,7 +195,8 @@ class Trainer {
         data::epoch_order(sampler_, dataset_->size(), data_seed_, 0, dataset_->modality_lengths(),
                           a_.per_device_train_batch_size, pg_->size()),
         a_.per_device_train_batch_size, pg_->rank(), pg_->size());
-    steps_per_epoch_ = static_cast<int64_t>(per_rank.size()) / a_.gradient_accumulation_steps;
+    micro_per_epoch_ = static_cast<int64_t>(per_rank.size());
+    steps_per_epoch_ = micro_per_epoch_ / a_.gradient_accumulation_steps;
     IMP_CHECK_KIND(steps_per_epoch_ > 0, ErrorKind::usage, "the dataset (", dataset_->size(), " samples) is smaller "
                    "than one optimizer step (", a_.per_device_train_batch_size, " x ", a_.gradient_accumulation_steps,
                    " x ", pg_->size(), " ranks)");
@@ -276,33 +264,52 @@ class Trainer {
       if (device_.is_cuda() && rng.count("cuda")) set_generator_state(device_, rng.at("cuda"));
     } else {
       // Re-derive the position: as many samples of this epoch consumed, split over the new ranks.
-      const auto& old = imp.at("args");
-      const int64_t old_per_step = old.at("per_device_train_batch_size").get<int64_t>() *
-                                   old.at("gradient_accumulation_steps").get<int64_t>() * world;
-      const int64_t per_step = a_.per_device_train_batch_size * a_.gradient_accumulation_steps * pg_->size();
-      progress_.epoch_step = std::min(steps_per_epoch_, progress_.epoch_step * old_per_step / per_step);
+      const int64_t old_batch = imp.at("args").at("per_device_train_batch_size").get<int64_t>();
+      progress_.micro_batches = progress_.micro_batches * old_batch * world / (a_.per_device_train_batch_size * pg_->size());
       warn("resuming with " + std::to_string(pg_->size()) + " rank(s) instead of " + std::to_string(world) +
            ": data order and dropout streams differ from the original run");
     }
     if (main_)
-      std::cerr << "imp: resumed from " << dir << " (step " << progress_.global_step << ", epoch " << progress_.epoch
-                << ")\n";
+      std::cerr << "imp: resumed from " << dir << " (step " << progress_.global_step << ", epoch " << epoch() << ")\n";
+  }
+
+  double epoch() const {
+    return static_cast<double>(progress_.micro_batches) / static_cast<double>(micro_per_epoch_);
+  }
+
+  // The micro-batch stream: epochs back to back (an optimizer step may span two epochs, as in HF 4.41
+  // when the micro-batches per epoch are not a multiple of the accumulation steps).
+  data::Batch next_micro_batch() {
+    const int64_t e = progress_.micro_batches / micro_per_epoch_;
+    if (!loader_ || loader_epoch_ != e) {
+      const auto order = data::epoch_order(sampler_, dataset_->size(), data_seed_, e, dataset_->modality_lengths(),
+                                           a_.per_device_train_batch_size, pg_->size());
+      auto batches = data::rank_batches(order, a_.per_device_train_batch_size, pg_->rank(), pg_->size());
+      batches.erase(batches.begin(), batches.begin() + progress_.micro_batches % micro_per_epoch_);
+      loader_.reset();
+      loader_ = std::make_unique<data::DataLoader>(*dataset_, std::move(batches),
+                                                   static_cast<int>(a_.dataloader_num_workers));
+      loader_epoch_ = e;
+    }
+    auto batch = loader_->next();
+    IMP_CHECK(batch.has_value(), "data loader ran out of batches inside an epoch (internal error)");
+    ++progress_.micro_batches;
+    return std::move(*batch);
   }
 
   // One optimizer step: gradient_accumulation_steps micro-batches, then the synchronised update.
-  void train_step(data::DataLoader& loader, Clock::time_point t0, int64_t steps_this_run) {
+  void train_step(Clock::time_point t0, int64_t steps_this_run) {
     const auto step_start = Clock::now();
     const double scale = scaler_.scale();
     double loss_sum = 0.0, tokens = 0.0, positions = 0.0, samples = 0.0;
     for (int64_t k = 0; k < a_.gradient_accumulation_steps; ++k) {
-      auto batch = loader.next();
-      IMP_CHECK(batch.has_value(), "data loader ran out of batches inside an epoch (internal error)");
-      samples += static_cast<double>(batch->indices.size());
+      auto batch = next_micro_batch();
+      samples += static_cast<double>(batch.indices.size());
       ImpInputs in;
-      in.input_ids = batch->input_ids.to(device_);
-      in.attention_mask = batch->attention_mask.to(device_);
-      in.labels = batch->labels.to(device_);
-      if (batch->pixel_values.defined()) in.pixel_values = batch->pixel_values.to(device_);
+      in.input_ids = batch.input_ids.to(device_);
+      in.attention_mask = batch.attention_mask.to(device_);
+      in.labels = batch.labels.to(device_);
+      if (batch.pixel_values.defined()) in.pixel_values = batch.pixel_values.to(device_);
       in.compute_loss = false;
       torch::Tensor token_loss;
       {
@@ -369,7 +376,6 @@ class Trainer {
     if (total_tokens > 0) scaler_.update(!apply);
     optimizer_->zero_grad();
     ++progress_.global_step;
-    ++progress_.epoch_step;
     progress_.consumed_samples += static_cast<int64_t>(total_samples);
 
     // Report.
@@ -383,8 +389,7 @@ class Trainer {
       StepMetrics m;
       m.step = progress_.global_step;
       m.total_steps = total_steps_;
-      m.epoch = static_cast<double>(progress_.epoch) +
-                static_cast<double>(progress_.epoch_step) / static_cast<double>(steps_per_epoch_);
+      m.epoch = epoch();
       m.loss = total_tokens > 0 ? total_loss / total_tokens : 0.0;
       m.learning_rate = tm_.groups.front().lr * factor;
       m.grad_norm = grad_norm;
@@ -445,8 +450,7 @@ class Trainer {
   Json trainer_state(bool final_state) const {
     Json s = {{"best_metric", nullptr},
               {"best_model_checkpoint", nullptr},
-              {"epoch", static_cast<double>(progress_.epoch) +
-                            static_cast<double>(progress_.epoch_step) / static_cast<double>(steps_per_epoch_)},
+              {"epoch", epoch()},
               {"eval_steps", nullptr},
               {"global_step", progress_.global_step},
               {"is_hyper_param_search", false},
@@ -543,7 +547,9 @@ class Trainer {
   data::TextSettings text_;
   data::SamplerKind sampler_ = data::SamplerKind::random;
   uint64_t data_seed_ = 0;
-  int64_t steps_per_epoch_ = 0, total_steps_ = 0, warmup_ = 0, n_params_ = 0;
+  int64_t micro_per_epoch_ = 0, steps_per_epoch_ = 0, total_steps_ = 0, warmup_ = 0, n_params_ = 0;
+  std::unique_ptr<data::DataLoader> loader_;
+  int64_t loader_epoch_ = -1;
   std::unique_ptr<AdamW> optimizer_;
   LossScaler scaler_{LossScalerOptions{}, false};
   std::vector<torch::Tensor> params_;
