@@ -20,6 +20,12 @@ std::string joined(const std::vector<std::string>& names) {
   return s;
 }
 
+void write_creating_dirs(const std::string& path, const std::string& content) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  atomic_write(path, content);
+}
+
 constexpr const char* kScoreHelp = R"(Inputs per benchmark (paths as in playground/README.md):
   textvqa  --annotation-file TextVQA_0.5.1_val.json
   pope     --annotation-dir pope/coco  --question-file pope/llava_pope_test.jsonl
@@ -42,6 +48,7 @@ constexpr const char* kConvertHelp = R"(Formats (what LLaVA's converter scripts 
 void add_eval_score_command(CLI::App& eval, Commands& out) {
   auto so = std::make_shared<eval::ScoreOptions>();
   auto score_output = std::make_shared<std::string>();
+  auto summary = std::make_shared<std::string>();
   auto* c = eval.add_subcommand("score", "Score a merged answers JSONL exactly like the benchmark's official script");
   c->footer(kScoreHelp);
   c->add_option("--benchmark", so->benchmark, joined(eval::score_benchmarks()))->required();
@@ -53,15 +60,15 @@ void add_eval_score_command(CLI::App& eval, Commands& out) {
   c->add_option("--split", so->split, "ScienceQA split in pid_splits.json")->capture_default_str();
   c->add_option("--mme-results-dir", so->mme_results_dir, "MME: also write eval_tool's <category>.txt files here");
   c->add_option("--output", *score_output, "also write the metrics JSON to this file");
-  out.push_back({c, [so, score_output]() {
+  c->add_option("--summary", *summary, "write \"<benchmark>\\t<headline number>\" here (read by scripts/eval/all.sh)");
+  out.push_back({c, [so, score_output, summary]() {
                    const eval::ScoreReport r = eval::score_benchmark(*so);
                    std::cerr << r.table;
                    std::cout << r.metrics.dump(2) << "\n";
-                   if (!score_output->empty()) {
-                     const auto parent = std::filesystem::path(*score_output).parent_path();
-                     if (!parent.empty()) std::filesystem::create_directories(parent);
-                     atomic_write(*score_output, r.metrics.dump(2) + "\n");
-                   }
+                   if (!score_output->empty()) write_creating_dirs(*score_output, r.metrics.dump(2) + "\n");
+                   if (!summary->empty())
+                     write_creating_dirs(*summary, so->benchmark + "\t" +
+                                                       (r.headline ? std::to_string(*r.headline) : std::string("n/a")) + "\n");
                    return 0;
                  }});
 

@@ -4,6 +4,9 @@
 // tricky inputs. Numbers must match exactly (same operations in the same order).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "imp/core/fs.h"
 #include "imp/core/json.h"
 #include "imp/eval/score.h"
@@ -46,6 +49,39 @@ TEST(ScoreGolden, VqaAccuracyMatchesPython) {
   }
 }
 
+// Local VQAv2 / VizWiz accuracy: the per-question scores m4c's evaluator gave, averaged in order.
+TEST(ScoreGolden, LocalVqav2AndVizwizAccuracy) {
+  const auto cases = expected("expected_vqa_accuracy.json")["cases"];
+  const auto dir = std::filesystem::temp_directory_path() / "imp_score_vqa_local";
+  std::filesystem::create_directories(dir);
+  imp::Json vqav2 = {{"annotations", imp::Json::array()}}, vizwiz = imp::Json::array();
+  std::ofstream answers(dir / "answers.jsonl"), questions(dir / "questions.jsonl");
+  double sum = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    imp::Json gts = imp::Json::array();
+    for (const auto& a : cases[i]["gt_answers"]) gts.push_back({{"answer", a}, {"answer_confidence", "yes"}});
+    vqav2["annotations"].push_back({{"question_id", 100 + i}, {"answers", gts}});
+    vizwiz.push_back({{"image", "VizWiz_val_" + std::to_string(i) + ".jpg"}, {"answers", gts}});
+    answers << imp::Json{{"question_id", 100 + i}, {"prompt", "q"}, {"text", cases[i]["prediction"]}}.dump() << "\n";
+    questions << imp::Json{{"question_id", 100 + i}, {"image", "VizWiz_val_" + std::to_string(i) + ".jpg"}}.dump() << "\n";
+    sum += cases[i]["accuracy"].get<double>();
+  }
+  answers.close();
+  questions.close();
+  std::ofstream(dir / "vqav2.json") << vqav2.dump();
+  std::ofstream(dir / "vizwiz.json") << vizwiz.dump();
+  imp::eval::ScoreOptions o;
+  o.answers = (dir / "answers.jsonl").string();
+  o.benchmark = "vqav2";
+  o.annotation_file = (dir / "vqav2.json").string();
+  EXPECT_EQ(num(imp::eval::score_benchmark(o).metrics["accuracy"]), 100.0 * (sum / static_cast<double>(cases.size())));
+  o.benchmark = "vizwiz";
+  o.annotation_file = (dir / "vizwiz.json").string();
+  o.question_file = (dir / "questions.jsonl").string();
+  EXPECT_EQ(num(imp::eval::score_benchmark(o).metrics["accuracy"]), 100.0 * (sum / static_cast<double>(cases.size())));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ScoreGolden, TextVqa) {
   imp::eval::ScoreOptions o;
   o.benchmark = "textvqa";
@@ -55,6 +91,7 @@ TEST(ScoreGolden, TextVqa) {
   const auto e = expected("textvqa/expected.json");
   EXPECT_EQ(num(r.metrics["accuracy"]), e["accuracy"].get<double>());
   EXPECT_EQ(r.metrics["samples"].get<size_t>(), e["samples"].get<size_t>());
+  EXPECT_EQ(r.headline, e["accuracy"].get<double>());
 }
 
 TEST(ScoreGolden, Pope) {
@@ -75,6 +112,7 @@ TEST(ScoreGolden, Pope) {
     f1 += m["f1"].get<double>();
   }
   EXPECT_DOUBLE_EQ(num(r.metrics["mean_f1"]), f1 / 3);
+  EXPECT_DOUBLE_EQ(*r.headline, 100 * f1 / 3);
 }
 
 TEST(ScoreGolden, Mme) {
@@ -86,6 +124,7 @@ TEST(ScoreGolden, Mme) {
   const auto e = expected("mme/expected.json");
   EXPECT_EQ(num(r.metrics["perception"]["total"]), e["perception"].get<double>());
   EXPECT_EQ(num(r.metrics["cognition"]["total"]), e["cognition"].get<double>());
+  EXPECT_EQ(r.headline, e["perception"].get<double>());
   for (const auto& [task, score] : e["tasks"].items()) {
     const bool perception = r.metrics["perception"]["tasks"].contains(task);
     const auto& t = r.metrics[perception ? "perception" : "cognition"]["tasks"][task];
@@ -113,6 +152,7 @@ TEST(ScoreGolden, ScienceQa) {
   // Accuracy over the problems with an image: 1 2 4 5 7 8 10 11 12 14 15 16 17 18 20 -> correct 1 4 7 15 17.
   EXPECT_EQ(r.metrics["image_problems"].get<long>(), 15);
   EXPECT_EQ(num(r.metrics["img_accuracy"]), 5.0 / 15 * 100);
+  EXPECT_EQ(r.headline, 5.0 / 15 * 100);
   // Per-problem parsing.
   const auto problems = imp::read_json_file(data("sqa/problems.json"));
   std::map<std::string, std::string> texts;
@@ -144,6 +184,7 @@ TEST(ScoreGolden, Gqa) {
   const auto e = expected("gqa/expected.json");
   for (const char* k : {"binary", "open", "accuracy", "validity", "plausibility", "distribution"})
     EXPECT_EQ(num(r.metrics[k]), e[k].get<double>()) << k;
+  EXPECT_EQ(r.headline, e["accuracy"].get<double>());
   for (const char* k : {"accuracyPerStructuralType", "accuracyPerSemanticType", "accuracyPerSteps", "accuracyPerLength"}) {
     ASSERT_EQ(r.metrics[k].size(), e[k].size()) << k;
     for (const auto& [t, v] : e[k].items()) {

@@ -5,6 +5,7 @@
 // a note says why; inputs the Python code cannot read (missing keys, malformed files) are errors.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ struct ScoreOptions {
 struct ScoreReport {
   OrderedJson metrics;  // JSON for stdout / files
   std::string table;    // aligned text for stderr
+  // The number the Imp README reports for the benchmark (percent; MME: the perception total).
+  std::optional<double> headline;
 };
 
 ScoreReport score_textvqa(const ScoreOptions& o);

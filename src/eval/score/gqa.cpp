@@ -117,6 +117,7 @@ ScoreReport score_gqa(const ScoreOptions& o) {
                {"distribution", sum_overall ? OrderedJson(sum_score / static_cast<double>(sum_overall) / 100)
                                             : OrderedJson(nullptr)},
                {"questions", accuracy.n}};
+  r.headline = accuracy.avg100();
   r.table = "GQA  accuracy " + fixed(accuracy.avg100(), 2) + "%  binary " + fixed(binary.avg100(), 2) + "%  open " +
             fixed(open.avg100(), 2) + "%  (" + std::to_string(accuracy.n) + " balanced questions)\n";
   auto detail = [&](const char* name, const auto& buckets) {

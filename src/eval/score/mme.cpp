@@ -169,10 +169,15 @@ ScoreReport score_mme(const ScoreOptions& o) {
                           {"questions", s.questions}, {"images", s.images},           {"other", s.other}};
       std::string name = "  " + task;
       name.resize(26, ' ');
-      r.table += name + fixed(s.score, 2) + "  (acc " + fixed(s.acc * 100, 2) + ", acc+ " + fixed(s.acc_plus * 100, 2) + ")\n";
+      std::string value = fixed(s.score, 2);
+      value.insert(0, value.size() < 7 ? 7 - value.size() : 0, ' ');
+      r.table += name + value + "  (acc " + fixed(s.acc * 100, 2) + ", acc+ " + fixed(s.acc_plus * 100, 2) + ")\n";
     }
     g["total"] = total;
-    r.table += "  total                   " + fixed(total, 2) + "\n";
+    std::string value = fixed(total, 2);
+    value.insert(0, value.size() < 7 ? 7 - value.size() : 0, ' ');
+    r.table += "  total                   " + value + "\n";
+    if (group == std::string("perception")) r.headline = total;
     r.metrics[group] = g;
   }
   return r;

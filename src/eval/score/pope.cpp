@@ -117,6 +117,7 @@ ScoreReport score_pope(const ScoreOptions& o) {
                opt_text(m.f1) + "   " + opt_text(m.yes_ratio) + "\n";
   }
   const bool all_f1 = f1_count == files.size();
+  if (all_f1) r.headline = 100 * f1_sum / static_cast<double>(f1_count);
   r.metrics["mean_f1"] = all_f1 ? OrderedJson(f1_sum / static_cast<double>(f1_count)) : OrderedJson(nullptr);
   r.table += "mean F1 " + (all_f1 ? fixed(100 * f1_sum / static_cast<double>(f1_count), 2) : std::string("n/a")) +
              " (the README's POPE number, LLaVA convention)\n";

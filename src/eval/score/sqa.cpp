@@ -92,6 +92,7 @@ ScoreReport score_sqa(const ScoreOptions& o) {
                {"img_accuracy_python", pct(predicted_correct, predicted)},
                {"image_problems", image},
                {"img_accuracy", pct(image_correct, image)}};
+  if (image) r.headline = r.metrics["img_accuracy"].get<double>();
   auto show = [](const OrderedJson& v) { return v.is_null() ? std::string("n/a") : fixed(v.get<double>(), 2) + "%"; };
   r.table = "ScienceQA " + o.split + "  total " + std::to_string(total) + "  correct " + std::to_string(correct) +
             "  accuracy " + show(r.metrics["accuracy"]) + "\n  IMG-accuracy (problems with an image, " +

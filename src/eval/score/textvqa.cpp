@@ -60,6 +60,7 @@ ScoreReport score_textvqa(const ScoreOptions& o) {
   const double accuracy = 100.0 * (sum / static_cast<double>(results.size()));
   ScoreReport r;
   r.metrics = {{"benchmark", "textvqa"}, {"samples", results.size()}, {"accuracy", accuracy}};
+  r.headline = accuracy;
   r.table = "TextVQA  samples " + std::to_string(results.size()) + "  accuracy " + fixed(accuracy, 2) + "%\n";
   return r;
 }

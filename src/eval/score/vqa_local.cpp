@@ -40,6 +40,7 @@ ScoreReport score_against(const std::string& name, const ScoreOptions& o,
   const double acc = 100.0 * (sum / static_cast<double>(answers.size()));
   ScoreReport r;
   r.metrics = {{"benchmark", name}, {"samples", answers.size()}, {"accuracy", acc}};
+  r.headline = acc;
   r.table = name + "  samples " + std::to_string(answers.size()) + "  accuracy " + fixed(acc, 2) +
             "% (local VQA accuracy; the official numbers come from the EvalAI server)\n";
   return r;
