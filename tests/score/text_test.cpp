@@ -185,6 +185,20 @@ TEST(Score, MissingInputsAreClearErrors) {
   EXPECT_THROW(imp::eval::score_benchmark(o), imp::Error);
 }
 
+TEST(Score, WrongFieldTypesNameTheBenchmarkAndFiles) {
+  imp::eval::ScoreOptions o;
+  o.benchmark = "textvqa";
+  o.annotation_file = temp_file("tv.json", R"({"data": [{"image_id": "a", "question": "q?", "answers": [1, 2]}]})");
+  o.answers = temp_file("tv.jsonl", "{\"question_id\": \"a\", \"prompt\": \"q?\\nx\", \"text\": \"x\"}\n");
+  try {
+    imp::eval::score_benchmark(o);
+    FAIL();
+  } catch (const imp::Error& e) {
+    EXPECT_EQ(e.kind(), imp::ErrorKind::input);
+    EXPECT_NE(std::string(e.what()).find("textvqa: unexpected structure"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Gqa, UnansweredBalancedQuestionIsAnError) {
   imp::eval::ScoreOptions o;
   o.benchmark = "gqa";

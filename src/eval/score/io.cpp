@@ -1,6 +1,7 @@
 // JSONL/JSON readers, question-id keys and Python-compatible JSON output; see score_io.h.
 #include "imp/eval/score_io.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "imp/core/fs.h"
@@ -41,7 +42,8 @@ std::string key_of(const J& id) {
   if (id.is_number_integer() || id.is_number_unsigned()) return "n:" + id.dump();
   if (id.is_number_float()) {  // Python: 3.0 == 3
     const double v = id.template get<double>();
-    if (v == static_cast<double>(static_cast<long long>(v))) return "n:" + std::to_string(static_cast<long long>(v));
+    if (std::isfinite(v) && std::fabs(v) < 9e18 && v == std::trunc(v))
+      return "n:" + std::to_string(static_cast<long long>(v));
     return "f:" + id.dump();
   }
   return "j:" + id.dump();

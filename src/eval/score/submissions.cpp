@@ -107,11 +107,15 @@ const std::vector<std::string>& convert_benchmarks() {
 
 Submission make_submission(const ConvertOptions& o) {
   IMP_CHECK_KIND(!o.answers.empty(), ErrorKind::usage, "--answers FILE is required (the merged answers JSONL)");
-  if (o.benchmark == "vqav2") return vqa_like(o, false);
-  if (o.benchmark == "vizwiz") return vqa_like(o, true);
-  if (o.benchmark == "gqa") return gqa(o);
-  if (o.benchmark == "mmvet") return mmvet(o);
-  if (o.benchmark == "mmbench") return mmbench(o);
+  try {
+    if (o.benchmark == "vqav2") return vqa_like(o, false);
+    if (o.benchmark == "vizwiz") return vqa_like(o, true);
+    if (o.benchmark == "gqa") return gqa(o);
+    if (o.benchmark == "mmvet") return mmvet(o);
+    if (o.benchmark == "mmbench") return mmbench(o);
+  } catch (const nlohmann::json::exception& e) {
+    IMP_FAIL(o.benchmark, ": unexpected structure in the input files (answers ", o.answers, "): ", e.what());
+  }
   throw Error("--benchmark '" + o.benchmark + "' has no submission format; choose vqav2, vizwiz, gqa, mmvet or mmbench",
               ErrorKind::usage);
 }

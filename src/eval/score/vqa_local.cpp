@@ -2,6 +2,8 @@
 // prediction scored with the VQA soft accuracy of m4c_evaluator (TextVQAAccuracyEvaluator), averaged
 // over the answer lines in file order. The servers run the official VQA/VizWiz evaluation instead,
 // which differs in corner cases (see docs/evaluation-scoring.md).
+#include <algorithm>
+#include <filesystem>
 #include <unordered_map>
 
 #include "imp/eval/score.h"
@@ -83,15 +85,33 @@ const std::vector<std::string>& score_benchmarks() {
   return names;
 }
 
-ScoreReport score_benchmark(const ScoreOptions& o) {
-  IMP_CHECK_KIND(!o.answers.empty(), ErrorKind::usage, "--answers FILE is required (the merged answers JSONL)");
+namespace {
+
+ScoreReport dispatch(const ScoreOptions& o) {
   if (o.benchmark == "textvqa") return score_textvqa(o);
   if (o.benchmark == "pope") return score_pope(o);
   if (o.benchmark == "mme") return score_mme(o);
   if (o.benchmark == "sqa") return score_sqa(o);
   if (o.benchmark == "gqa") return score_gqa(o);
   if (o.benchmark == "vqav2") return score_vqav2(o);
-  if (o.benchmark == "vizwiz") return score_vizwiz(o);
+  return score_vizwiz(o);
+}
+
+}  // namespace
+
+ScoreReport score_benchmark(const ScoreOptions& o) {
+  IMP_CHECK_KIND(!o.answers.empty(), ErrorKind::usage, "--answers FILE is required (the merged answers JSONL)");
+  const auto& names = score_benchmarks();
+  if (std::find(names.begin(), names.end(), o.benchmark) != names.end()) {
+    try {
+      return dispatch(o);
+    } catch (const nlohmann::json::exception& e) {  // a field with an unexpected type or a missing key
+      IMP_FAIL(o.benchmark, ": unexpected structure in the input files (answers ", o.answers,
+               "; see docs/evaluation-scoring.md for the expected files): ", e.what());
+    } catch (const std::filesystem::filesystem_error& e) {
+      throw Error(o.benchmark + ": " + e.what(), ErrorKind::io);
+    }
+  }
   std::string all;
   for (const auto& n : score_benchmarks()) all += (all.empty() ? "" : ", ") + n;
   throw Error("--benchmark '" + o.benchmark + "' cannot be scored locally; choose one of: " + all +
