@@ -101,6 +101,9 @@ EVALAI_CASES = [
     "the answer is: two", "a, b, and c", "NONE", "None.", "Zero.", "A", "I", "a an the", "it is a dog's bone",
     "dogs'", "o'clock", "ow's'at", "'ows'at", "twas", "there's", "theres", "the 2 dogs", "2 dogs, 3 cats",
     "No\r\nYes", "-", "--", "- -", "?", "!!", "1.000,5", "9,", ",9", "9,a", "yes,9,9",
+    # case mappings that change the UTF-8 length or are not plain Lu -> Ll pairs
+    "\u023a", "\u212a Kelvin", "\u1e9e", "\u13a0", "\u1c90", "\u01c8", "\u2126", "\U00010400", "\u1fbc",
+    "\u24b6 circled", "\uff21\uff22", "\u0130\u0307", "\u03a3\u0345", "a\u03a3\u0301 b", "\u0149",
 ]
 
 # VQA soft accuracy: prediction, 10 human answers.
