@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 from transformers import (
+    AutoTokenizer,
     Phi3Config,
     Phi3ForCausalLM,
     PhiConfig,
@@ -189,7 +190,6 @@ def token_loss_sum(logits, labels):
 
 def setup_tokenizer(tokenizer_dir, version, max_len):
     """train.py's tokenizer setup for the Phi-2 versions: pad = unk; `phi2` adds the `</s>` eos."""
-    from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     tok.model_max_length = max_len
     tok.padding_side = "right"
