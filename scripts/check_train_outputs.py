@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Check that what `imp train` (LoRA stage 2) and `imp merge` write is what Python Imp/PEFT/transformers read.
 
-    check_train_outputs.py --base MODEL_DIR [--lora LORA_DIR] [--merged MERGED_DIR]
+    check_train_outputs.py --base MODEL_DIR [--lora LORA_DIR] [--merged MERGED_DIR] [--pretrain STAGE1_DIR]
+                           [--expect GOLDEN_final.safetensors]
     check_train_outputs.py --self-test            (builds a PEFT adapter and a merge in Python, then checks
                                                    that good outputs pass and broken ones fail)
 
@@ -17,6 +18,11 @@
   once to the merged dtype; the projector = non_lora_trainables; everything else = the base. Then the logits of
   base + adapter (PEFT, unmerged, fp32) and of the merged model (fp32) on a fixed image+text batch must agree
   within --logits-rtol of max |logit|.
+
+--pretrain: a stage-1 output dir (imp-reference 2.4): mm_projector.bin (torch.save) or .safetensors with exactly
+  model.mm_projector.{0,2}.{weight,bias}, loadable strictly as Imp's initialize_vision_modules loads it; config.json.
+--expect: a golden *_final.safetensors of make_train_fixtures.py that the trained tensors (LoRA from --lora, the
+  projector from --lora's non_lora_trainables or from --pretrain) must match within --expect-rtol.
 
 Exit status 0 when every check passes, 1 with a FAIL line per problem otherwise, 2 on bad usage.
 Runs with the fixture venv (tests/data/README.md): torch, transformers 4.41, peft 0.11, safetensors.
@@ -313,20 +319,73 @@ class Base(tr.ImpParts):
         self.tensors = tensors
 
 
-def run_checks(base_dir, lora_dir, merged_dir, max_ulp=0, logits_rtol=None, quiet=False):
+def check_pretrain(rep, base, pre_dir):
+    """Stage-1 output (imp-reference 2.4): mm_projector.bin (torch.save) or .safetensors holding exactly
+    model.mm_projector.{0,2}.{weight,bias}, loadable the way Imp's initialize_vision_modules loads it; config.json."""
+    proj, path = load_tensor_file(pre_dir, "mm_projector")
+    if not rep.check(proj is not None, f"projector weights {path}",
+                     f"{pre_dir}: neither mm_projector.bin nor mm_projector.safetensors"):
+        return None
+    want = {tr.PROJECTOR_PREFIX + k: v for k, v in base.projector.state_dict().items()}
+    if not rep.check(set(proj) == set(want), f"mm_projector names {sorted(proj)}",
+                     f"mm_projector names {sorted(proj)} != {sorted(want)}"):
+        return None
+    try:  # initialize_vision_modules: keys cut to the part after 'mm_projector.', strict load into the projector
+        q = tr.ImpParts(base.dir, tensors=base.tensors).projector
+        q.load_state_dict({k.split("mm_projector.")[1]: v.float() for k, v in proj.items()}, strict=True)
+        rep.ok("mm_projector loads strictly into the projector (Imp's initialize_vision_modules)")
+    except RuntimeError as e:
+        rep.fail(f"{path}: does not load into the projector: {e}")
+        return None
+    c_path = os.path.join(pre_dir, "config.json")
+    rep.check(os.path.isfile(c_path), "config.json exists", f"{pre_dir}: no config.json (Imp saves it next to "
+              "mm_projector.bin)")
+    return proj
+
+
+def check_expected(rep, expect_path, lora, pretrain, rtol):
+    """Trained tensors vs a golden `*_final.safetensors` of scripts/make_train_fixtures.py."""
+    golden = load_file(expect_path)
+    got = {}
+    if lora is not None:
+        got.update(lora[1])
+        if lora[2] is not None:
+            got.update({tr.PROJECTOR_PREFIX + k[len(PROJ_PREFIX):]: v for k, v in lora[2].items()})
+    elif pretrain is not None:
+        got.update(pretrain)
+    missing = sorted(set(golden) - set(got))
+    if not rep.check(not missing, f"all {len(golden)} tensors of {expect_path} present",
+                     f"tensors of {expect_path} not in the outputs: {missing[:4]} ({len(missing)})"):
+        return
+    worst = max((((got[k].float() - v).abs().max() / v.abs().max().clamp_min(1e-30)).item(), k)
+                for k, v in golden.items())
+    rep.check(worst[0] <= rtol, f"trained tensors match {os.path.basename(expect_path)}: worst max|diff|/max|want| "
+              f"{worst[0]:.3g} ({worst[1]}) <= {rtol:g}",
+              f"trained tensors differ from {expect_path}: max|diff|/max|want| {worst[0]:.4g} at {worst[1]} > {rtol:g}")
+
+
+def run_checks(base_dir, lora_dir, merged_dir, max_ulp=0, logits_rtol=None, quiet=False, pretrain_dir=None,
+               expect=None, expect_rtol=1e-4):
     rep = Report(quiet)
     try:
         base = Base(base_dir)
     except (ValueError, RuntimeError, KeyError) as e:
         rep.fail(f"--base {base_dir}: cannot load as an Imp checkpoint: {e}")
         return rep.failures
-    lora = None
+    lora = pretrain = None
     if lora_dir:
         res = check_lora(rep, base, lora_dir)
         if res is not None:
             lora = (*res, lora_dir)
+    if pretrain_dir:
+        pretrain = check_pretrain(rep, base, pretrain_dir)
     if merged_dir:
         check_merged(rep, base, merged_dir, lora, max_ulp, logits_rtol)
+    if expect:
+        if lora is None and pretrain is None:
+            rep.fail("--expect needs a usable --lora or --pretrain dir")
+        else:
+            check_expected(rep, expect, lora, pretrain, expect_rtol)
     return rep.failures
 
 
@@ -386,9 +445,19 @@ def self_test(base_dir):
         lora_dir, merged_dir = make_python_outputs(
             base_dir, os.path.join(data, "train", "lora_init"),
             os.path.join(data, "golden", "train_lora_phi2_final.safetensors"), work)
-        print("== good outputs (PEFT adapter, PEFT merge_and_unload, 3 shards) must pass")
-        fails = run_checks(base_dir, lora_dir, merged_dir)
+        lora_golden = os.path.join(data, "golden", "train_lora_phi2_final.safetensors")
+        pre_golden = os.path.join(data, "golden", "train_pretrain_phi2_final.safetensors")
+        pre_dir = os.path.join(work, "imp-phi2-stage1")
+        os.makedirs(pre_dir)
+        torch.save(load_file(pre_golden), os.path.join(pre_dir, "mm_projector.bin"))  # Imp: torch.save of a dict
+        shutil.copy(os.path.join(base_dir, "config.json"), pre_dir)
+        print("== good outputs (PEFT adapter, PEFT merge_and_unload in 3 shards, stage-1 mm_projector.bin) must pass")
+        fails = run_checks(base_dir, lora_dir, merged_dir, expect=lora_golden)
+        fails += run_checks(base_dir, None, None, pretrain_dir=pre_dir, expect=pre_golden)
         assert not fails, fails
+        print("== the LoRA output against the stage-1 golden must fail")
+        fails = run_checks(base_dir, lora_dir, None, expect=pre_golden, quiet=True)
+        assert fails and "trained tensors differ" in fails[0], fails
 
         def broken(name, expect, mutate, which="lora"):
             d = os.path.join(work, "broken")
@@ -443,6 +512,17 @@ def self_test(base_dir):
             os.remove(os.path.join(d, "model-00002-of-00003.safetensors"))
         broken("missing shard", "does not exist", drop_shard, which="merged")
 
+        def bad_projector_name(d):
+            t = torch.load(os.path.join(d, "mm_projector.bin"))
+            t["mm_projector.0.weight"] = t.pop("model.mm_projector.0.weight")
+            torch.save(t, os.path.join(d, "mm_projector.bin"))
+        d = os.path.join(work, "broken-stage1")
+        shutil.copytree(pre_dir, d)
+        bad_projector_name(d)
+        fails = run_checks(base_dir, None, None, pretrain_dir=d, quiet=True)
+        print(f"== stage-1 projector name without 'model.': {'detected' if fails else 'NOT DETECTED'}: {fails[:1]}")
+        assert fails and "mm_projector names" in fails[0], fails
+
         def unmerged_lm_head(d):
             idx = json.load(open(os.path.join(d, "model.safetensors.index.json")))["weight_map"]
             base = tr.read_tensors(base_dir)
@@ -459,6 +539,11 @@ def main():
     ap.add_argument("--base", help="the Imp checkpoint training started from")
     ap.add_argument("--lora", help="LoRA output dir of `imp train` (finetune-lora)")
     ap.add_argument("--merged", help="output dir of `imp merge`")
+    ap.add_argument("--pretrain", help="stage-1 output dir of `imp train` (mm_projector.bin/.safetensors)")
+    ap.add_argument("--expect", help="golden *_final.safetensors the trained tensors must match (LoRA + "
+                    "projector from --lora, or the projector from --pretrain)")
+    ap.add_argument("--expect-rtol", type=float, default=1e-4,
+                    help="allowed max|diff| / max|golden| per tensor for --expect (default 1e-4)")
     ap.add_argument("--max-ulp", type=int, default=0, help="allowed ulp distance of merged tensors (default 0)")
     ap.add_argument("--logits-rtol", type=float, default=None,
                     help="allowed max |logit diff| / max(1, max |logit|) (default 1e-4 for a float32 merge, "
@@ -470,11 +555,13 @@ def main():
     if a.self_test:
         self_test(a.base or os.path.join(REPO_ROOT, "tests", "data", "models", "train_phi2"))
         return 0
-    if not a.base or not (a.lora or a.merged):
+    if not a.base or not (a.lora or a.merged or a.pretrain):
         ap.print_usage(sys.stderr)
-        print("check_train_outputs.py: --base and at least one of --lora / --merged are required", file=sys.stderr)
+        print("check_train_outputs.py: --base and at least one of --lora / --merged / --pretrain are required",
+              file=sys.stderr)
         return 2
-    fails = run_checks(a.base, a.lora, a.merged, a.max_ulp, a.logits_rtol)
+    fails = run_checks(a.base, a.lora, a.merged, a.max_ulp, a.logits_rtol, pretrain_dir=a.pretrain,
+                       expect=a.expect, expect_rtol=a.expect_rtol)
     if fails:
         print(f"{len(fails)} check(s) failed", file=sys.stderr)
         return 1
