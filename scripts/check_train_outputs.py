@@ -13,9 +13,11 @@
   loaded with peft's PeftModel.from_pretrained onto the Python reference decoder; every LoRA tensor the model has
   must be in the file and vice versa (strict).
 --merged: an HF safetensors dir (model.safetensors, or shards + model.safetensors.index.json), the Imp layout of
-  the base. With --lora, every tensor must equal, bit for bit (--max-ulp 0), what Imp's merge (peft 0.4.0
-  merge_and_unload) computes: LoRA targets W' = dtype(float32(W) + (float32(B) @ float32(A)) * scaling), rounded
-  once to the merged dtype; the projector = non_lora_trainables; everything else = the base. Then the logits of
+  the base. With --lora, every tensor must equal, bit for bit (--max-ulp 0), what Imp's merge (base loaded in the
+  merge dtype, peft 0.4.0 merge_and_unload with float32 LoRA modules) computes: LoRA targets
+  W' = dtype(fp32(dtype(W)) + (fp32(B) @ fp32(A)) * scaling), i.e. the add in fp32 and one rounding; the
+  projector = non_lora_trainables; everything else = the base. On a mismatch the message says which known wrong
+  rule the merge follows instead (W not rounded first, adapter rounded first, delta rounded). Then the logits of
   base + adapter (PEFT, unmerged, fp32) and of the merged model (fp32) on a fixed image+text batch must agree
   within --logits-rtol of max |logit|.
 
@@ -203,22 +205,59 @@ def ulp_distance(a, b):
     return (ordered(a) - ordered(b)).abs()
 
 
-def expected_merge(base_sd, ac, adapter, proj, dtype):
+MERGE_RULES = {
+    # Imp's merge (imp-reference 6): the base loaded in the merge dtype (from_pretrained(torch_dtype=...)), peft
+    # 0.4.0's LoRA modules float32 holding the adapter as stored, delta = (B @ A) * scaling in fp32, and
+    # `W += delta` computed in fp32 and rounded once to the merge dtype.
+    "imp": "dtype(fp32(dtype(W)) + (fp32(B) @ fp32(A)) * scaling)",
+    # the alternatives the failure message tests, to say what a wrong merge did
+    "W not rounded first": "dtype(fp32(W) + (fp32(B) @ fp32(A)) * scaling)",
+    "adapter rounded to the merge dtype first": "dtype(fp32(dtype(W)) + (fp32(dtype(B)) @ fp32(dtype(A))) * scaling)",
+    "delta rounded before the add (peft >= 0.7 on CPU fp16)": "dtype(W) + dtype((fp32(B) @ fp32(A)) * scaling)",
+}
+
+
+def merged_weight(W, A, B, s, dtype, rule):
+    if rule == "imp":
+        return (W.to(dtype).float() + (B.float() @ A.float()) * s).to(dtype)
+    if rule == "W not rounded first":
+        return (W.float() + (B.float() @ A.float()) * s).to(dtype)
+    if rule == "adapter rounded to the merge dtype first":
+        return (W.to(dtype).float() + (B.to(dtype).float() @ A.to(dtype).float()) * s).to(dtype)
+    return W.to(dtype) + ((B.float() @ A.float()) * s).to(dtype)
+
+
+def expected_merge(base_sd, ac, adapter, proj, dtype, rule="imp"):
     exp = {k: v.to(dtype) for k, v in base_sd.items()}
     s = lora_scaling(ac)
     targets = set()
     for k in adapter:
         if k.endswith(".lora_A.weight"):
-            path = k[len("base_model.model."): -len(".lora_A.weight")]
-            A = adapter[k].float()
-            B = adapter[k.replace(".lora_A.", ".lora_B.")].float()
-            w = path + ".weight"
-            exp[w] = (base_sd[w].float() + (B @ A) * s).to(dtype)
+            w = k[len("base_model.model."): -len(".lora_A.weight")] + ".weight"
+            exp[w] = merged_weight(base_sd[w], adapter[k], adapter[k.replace(".lora_A.", ".lora_B.")], s, dtype,
+                                   rule)
             targets.add(w)
     if proj is not None:
         for k, v in proj.items():
             exp[tr.PROJECTOR_PREFIX + k[len(PROJ_PREFIX):]] = v.to(dtype)
     return exp, targets
+
+
+def worst_ulp(merged, exp, max_ulp):
+    """(number of tensors off by more than max_ulp, (worst ulp, where, max |diff|))."""
+    worst, n_bad = (0, None, 0.0), 0
+    for k in sorted(exp):
+        d = ulp_distance(merged[k], exp[k]) if merged[k].dtype.is_floating_point else \
+            (merged[k] != exp[k]).to(torch.int64)
+        m = int(d.max()) if d.numel() else 0
+        if m > max_ulp:
+            n_bad += 1
+            if m > worst[0]:
+                i = int(d.flatten().argmax())
+                worst = (m, f"{k} {list(d.shape)} flat index {i}: merged {merged[k].flatten()[i].item()!r}, "
+                         f"want {exp[k].flatten()[i].item()!r}",
+                         (merged[k].float() - exp[k].float()).abs().max().item())
+    return n_bad, worst
 
 
 def check_merged(rep, base, merged_dir, lora, max_ulp, logits_rtol):
@@ -252,25 +291,18 @@ def check_merged(rep, base, merged_dir, lora, max_ulp, logits_rtol):
     ac, adapter, proj, lora_dir = lora
     dtype = next(iter(merged.values())).dtype
     exp, targets = expected_merge(base.tensors, ac, adapter, proj, dtype)
-    worst = (0, None, 0.0)
-    n_bad = 0
-    for k in sorted(exp):
-        if dtype.is_floating_point:
-            d = ulp_distance(merged[k], exp[k])
-            m = int(d.max()) if d.numel() else 0
-        else:
-            m = 0 if torch.equal(merged[k], exp[k]) else 1
-        if m > max_ulp:
-            n_bad += 1
-            if m > worst[0]:
-                i = int(d.flatten().argmax())
-                worst = (m, f"{k} {list(d.shape)} flat index {i}: merged {merged[k].flatten()[i].item()!r}, "
-                         f"want {exp[k].flatten()[i].item()!r}",
-                         (merged[k].float() - exp[k].float()).abs().max().item())
-    rep.check(n_bad == 0, f"merged tensors = base + scaling*B@A (LoRA on {len(targets)} weights, scaling "
+    n_bad, worst = worst_ulp(merged, exp, max_ulp)
+    hint = ""
+    if n_bad:
+        alt = [r for r in MERGE_RULES if r != "imp" and
+               worst_ulp(merged, expected_merge(base.tensors, ac, adapter, proj, dtype, r)[0], max_ulp)[0] == 0]
+        hint = (f"; the merge matches instead: {alt[0]}: {MERGE_RULES[alt[0]]}" if alt else
+                "; it matches none of the known wrong rules either")
+    rep.check(n_bad == 0, f"merged tensors = {MERGE_RULES['imp']} (LoRA on {len(targets)} weights, scaling "
               f"{lora_scaling(ac)}), projector = non_lora_trainables, rest = base: all within {max_ulp} ulp",
-              f"{n_bad} merged tensors differ from W + (B@A)*{lora_scaling(ac)} rounded once to {dtype} by more "
-              f"than {max_ulp} ulp; worst {worst[0]} ulp (max |diff| {worst[2]:.3g}) at {worst[1]}")
+              f"{n_bad} merged tensors differ from Imp's merge {MERGE_RULES['imp']} (scaling {lora_scaling(ac)}, "
+              f"dtype {dtype}) by more than {max_ulp} ulp; worst {worst[0]} ulp (max |diff| {worst[2]:.3g}) at "
+              f"{worst[1]}{hint}")
 
     # logits: base + adapter via PEFT (unmerged) vs the merged checkpoint, both fp32
     ref = tr.ImpParts(base.dir, tensors=base.tensors)
@@ -497,7 +529,7 @@ def self_test(base_dir):
         broken("projector under model.mm_projector", "non_lora_trainables names",
                lambda d: edit_tensors(os.path.join(d, "non_lora_trainables.safetensors"),
                                       lambda t: t.update({k[len("base_model.model."):]: t.pop(k) for k in list(t)})))
-        broken("wrong lora_alpha (scaling)", "rounded once",
+        broken("wrong lora_alpha (scaling)", "differ from Imp's merge",
                lambda d: edit_json(os.path.join(d, "adapter_config.json"), lambda j: j.update(lora_alpha=16)))
 
         def one_ulp(d):
@@ -507,6 +539,20 @@ def self_test(base_dir):
             edit_tensors(path, lambda t: t[name].view(-1)[7:8].copy_(torch.nextafter(
                 t[name].view(-1)[7:8], torch.tensor([float("inf")]))))
         broken("merged weight off by one ulp", "1 merged tensors differ", one_ulp, which="merged")
+
+        def fp16_rounded_adapter(d):  # a float16 merge that rounds A and B to float16 before the product
+            for f in os.listdir(d):
+                if f.startswith("model"):
+                    os.remove(os.path.join(d, f))
+            base = Base(base_dir)
+            rep = Report(quiet=True)
+            ac, adapter, proj = check_lora(rep, base, lora_dir)
+            exp, _ = expected_merge(base.tensors, ac, adapter, proj, torch.float16,
+                                    "adapter rounded to the merge dtype first")
+            save_file({k: v.contiguous() for k, v in exp.items()}, os.path.join(d, "model.safetensors"),
+                      metadata={"format": "pt"})
+        broken("float16 merge rounding the adapter first", "matches instead: adapter rounded", fp16_rounded_adapter,
+               which="merged")
 
         def drop_shard(d):
             os.remove(os.path.join(d, "model-00002-of-00003.safetensors"))
