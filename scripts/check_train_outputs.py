@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Check that what `imp train` (LoRA stage 2) and `imp merge` write is what Python Imp/PEFT/transformers read.
 
-    check_train_outputs.py --base MODEL_DIR [--lora LORA_DIR] [--merged MERGED_DIR]
+    check_train_outputs.py --base MODEL_DIR [--lora LORA_DIR] [--merged MERGED_DIR] [--pretrain STAGE1_DIR]
+                           [--expect GOLDEN_final.safetensors]
     check_train_outputs.py --self-test            (builds a PEFT adapter and a merge in Python, then checks
                                                    that good outputs pass and broken ones fail)
 
@@ -12,11 +13,18 @@
   loaded with peft's PeftModel.from_pretrained onto the Python reference decoder; every LoRA tensor the model has
   must be in the file and vice versa (strict).
 --merged: an HF safetensors dir (model.safetensors, or shards + model.safetensors.index.json), the Imp layout of
-  the base. With --lora, every tensor must equal, bit for bit (--max-ulp 0), what Imp's merge (peft 0.4.0
-  merge_and_unload) computes: LoRA targets W' = dtype(float32(W) + (float32(B) @ float32(A)) * scaling), rounded
-  once to the merged dtype; the projector = non_lora_trainables; everything else = the base. Then the logits of
+  the base. With --lora, every tensor must equal, bit for bit (--max-ulp 0), what Imp's merge (base loaded in the
+  merge dtype, peft 0.4.0 merge_and_unload with float32 LoRA modules) computes: LoRA targets
+  W' = dtype(fp32(dtype(W)) + (fp32(B) @ fp32(A)) * scaling), i.e. the add in fp32 and one rounding; the
+  projector = non_lora_trainables; everything else = the base. On a mismatch the message says which known wrong
+  rule the merge follows instead (W not rounded first, adapter rounded first, delta rounded). Then the logits of
   base + adapter (PEFT, unmerged, fp32) and of the merged model (fp32) on a fixed image+text batch must agree
   within --logits-rtol of max |logit|.
+
+--pretrain: a stage-1 output dir (imp-reference 2.4): mm_projector.bin (torch.save) or .safetensors with exactly
+  model.mm_projector.{0,2}.{weight,bias}, loadable strictly as Imp's initialize_vision_modules loads it; config.json.
+--expect: a golden *_final.safetensors of make_train_fixtures.py that the trained tensors (LoRA from --lora, the
+  projector from --lora's non_lora_trainables or from --pretrain) must match within --expect-rtol.
 
 Exit status 0 when every check passes, 1 with a FAIL line per problem otherwise, 2 on bad usage.
 Runs with the fixture venv (tests/data/README.md): torch, transformers 4.41, peft 0.11, safetensors.
@@ -197,22 +205,59 @@ def ulp_distance(a, b):
     return (ordered(a) - ordered(b)).abs()
 
 
-def expected_merge(base_sd, ac, adapter, proj, dtype):
+MERGE_RULES = {
+    # Imp's merge (imp-reference 6): the base loaded in the merge dtype (from_pretrained(torch_dtype=...)), peft
+    # 0.4.0's LoRA modules float32 holding the adapter as stored, delta = (B @ A) * scaling in fp32, and
+    # `W += delta` computed in fp32 and rounded once to the merge dtype.
+    "imp": "dtype(fp32(dtype(W)) + (fp32(B) @ fp32(A)) * scaling)",
+    # the alternatives the failure message tests, to say what a wrong merge did
+    "W not rounded first": "dtype(fp32(W) + (fp32(B) @ fp32(A)) * scaling)",
+    "adapter rounded to the merge dtype first": "dtype(fp32(dtype(W)) + (fp32(dtype(B)) @ fp32(dtype(A))) * scaling)",
+    "delta rounded before the add (peft >= 0.7 on CPU fp16)": "dtype(W) + dtype((fp32(B) @ fp32(A)) * scaling)",
+}
+
+
+def merged_weight(W, A, B, s, dtype, rule):
+    if rule == "imp":
+        return (W.to(dtype).float() + (B.float() @ A.float()) * s).to(dtype)
+    if rule == "W not rounded first":
+        return (W.float() + (B.float() @ A.float()) * s).to(dtype)
+    if rule == "adapter rounded to the merge dtype first":
+        return (W.to(dtype).float() + (B.to(dtype).float() @ A.to(dtype).float()) * s).to(dtype)
+    return W.to(dtype) + ((B.float() @ A.float()) * s).to(dtype)
+
+
+def expected_merge(base_sd, ac, adapter, proj, dtype, rule="imp"):
     exp = {k: v.to(dtype) for k, v in base_sd.items()}
     s = lora_scaling(ac)
     targets = set()
     for k in adapter:
         if k.endswith(".lora_A.weight"):
-            path = k[len("base_model.model."): -len(".lora_A.weight")]
-            A = adapter[k].float()
-            B = adapter[k.replace(".lora_A.", ".lora_B.")].float()
-            w = path + ".weight"
-            exp[w] = (base_sd[w].float() + (B @ A) * s).to(dtype)
+            w = k[len("base_model.model."): -len(".lora_A.weight")] + ".weight"
+            exp[w] = merged_weight(base_sd[w], adapter[k], adapter[k.replace(".lora_A.", ".lora_B.")], s, dtype,
+                                   rule)
             targets.add(w)
     if proj is not None:
         for k, v in proj.items():
             exp[tr.PROJECTOR_PREFIX + k[len(PROJ_PREFIX):]] = v.to(dtype)
     return exp, targets
+
+
+def worst_ulp(merged, exp, max_ulp):
+    """(number of tensors off by more than max_ulp, (worst ulp, where, max |diff|))."""
+    worst, n_bad = (0, None, 0.0), 0
+    for k in sorted(exp):
+        d = ulp_distance(merged[k], exp[k]) if merged[k].dtype.is_floating_point else \
+            (merged[k] != exp[k]).to(torch.int64)
+        m = int(d.max()) if d.numel() else 0
+        if m > max_ulp:
+            n_bad += 1
+            if m > worst[0]:
+                i = int(d.flatten().argmax())
+                worst = (m, f"{k} {list(d.shape)} flat index {i}: merged {merged[k].flatten()[i].item()!r}, "
+                         f"want {exp[k].flatten()[i].item()!r}",
+                         (merged[k].float() - exp[k].float()).abs().max().item())
+    return n_bad, worst
 
 
 def check_merged(rep, base, merged_dir, lora, max_ulp, logits_rtol):
@@ -246,25 +291,18 @@ def check_merged(rep, base, merged_dir, lora, max_ulp, logits_rtol):
     ac, adapter, proj, lora_dir = lora
     dtype = next(iter(merged.values())).dtype
     exp, targets = expected_merge(base.tensors, ac, adapter, proj, dtype)
-    worst = (0, None, 0.0)
-    n_bad = 0
-    for k in sorted(exp):
-        if dtype.is_floating_point:
-            d = ulp_distance(merged[k], exp[k])
-            m = int(d.max()) if d.numel() else 0
-        else:
-            m = 0 if torch.equal(merged[k], exp[k]) else 1
-        if m > max_ulp:
-            n_bad += 1
-            if m > worst[0]:
-                i = int(d.flatten().argmax())
-                worst = (m, f"{k} {list(d.shape)} flat index {i}: merged {merged[k].flatten()[i].item()!r}, "
-                         f"want {exp[k].flatten()[i].item()!r}",
-                         (merged[k].float() - exp[k].float()).abs().max().item())
-    rep.check(n_bad == 0, f"merged tensors = base + scaling*B@A (LoRA on {len(targets)} weights, scaling "
+    n_bad, worst = worst_ulp(merged, exp, max_ulp)
+    hint = ""
+    if n_bad:
+        alt = [r for r in MERGE_RULES if r != "imp" and
+               worst_ulp(merged, expected_merge(base.tensors, ac, adapter, proj, dtype, r)[0], max_ulp)[0] == 0]
+        hint = (f"; the merge matches instead: {alt[0]}: {MERGE_RULES[alt[0]]}" if alt else
+                "; it matches none of the known wrong rules either")
+    rep.check(n_bad == 0, f"merged tensors = {MERGE_RULES['imp']} (LoRA on {len(targets)} weights, scaling "
               f"{lora_scaling(ac)}), projector = non_lora_trainables, rest = base: all within {max_ulp} ulp",
-              f"{n_bad} merged tensors differ from W + (B@A)*{lora_scaling(ac)} rounded once to {dtype} by more "
-              f"than {max_ulp} ulp; worst {worst[0]} ulp (max |diff| {worst[2]:.3g}) at {worst[1]}")
+              f"{n_bad} merged tensors differ from Imp's merge {MERGE_RULES['imp']} (scaling {lora_scaling(ac)}, "
+              f"dtype {dtype}) by more than {max_ulp} ulp; worst {worst[0]} ulp (max |diff| {worst[2]:.3g}) at "
+              f"{worst[1]}{hint}")
 
     # logits: base + adapter via PEFT (unmerged) vs the merged checkpoint, both fp32
     ref = tr.ImpParts(base.dir, tensors=base.tensors)
@@ -313,20 +351,73 @@ class Base(tr.ImpParts):
         self.tensors = tensors
 
 
-def run_checks(base_dir, lora_dir, merged_dir, max_ulp=0, logits_rtol=None, quiet=False):
+def check_pretrain(rep, base, pre_dir):
+    """Stage-1 output (imp-reference 2.4): mm_projector.bin (torch.save) or .safetensors holding exactly
+    model.mm_projector.{0,2}.{weight,bias}, loadable the way Imp's initialize_vision_modules loads it; config.json."""
+    proj, path = load_tensor_file(pre_dir, "mm_projector")
+    if not rep.check(proj is not None, f"projector weights {path}",
+                     f"{pre_dir}: neither mm_projector.bin nor mm_projector.safetensors"):
+        return None
+    want = {tr.PROJECTOR_PREFIX + k: v for k, v in base.projector.state_dict().items()}
+    if not rep.check(set(proj) == set(want), f"mm_projector names {sorted(proj)}",
+                     f"mm_projector names {sorted(proj)} != {sorted(want)}"):
+        return None
+    try:  # initialize_vision_modules: keys cut to the part after 'mm_projector.', strict load into the projector
+        q = tr.ImpParts(base.dir, tensors=base.tensors).projector
+        q.load_state_dict({k.split("mm_projector.")[1]: v.float() for k, v in proj.items()}, strict=True)
+        rep.ok("mm_projector loads strictly into the projector (Imp's initialize_vision_modules)")
+    except RuntimeError as e:
+        rep.fail(f"{path}: does not load into the projector: {e}")
+        return None
+    c_path = os.path.join(pre_dir, "config.json")
+    rep.check(os.path.isfile(c_path), "config.json exists", f"{pre_dir}: no config.json (Imp saves it next to "
+              "mm_projector.bin)")
+    return proj
+
+
+def check_expected(rep, expect_path, lora, pretrain, rtol):
+    """Trained tensors vs a golden `*_final.safetensors` of scripts/make_train_fixtures.py."""
+    golden = load_file(expect_path)
+    got = {}
+    if lora is not None:
+        got.update(lora[1])
+        if lora[2] is not None:
+            got.update({tr.PROJECTOR_PREFIX + k[len(PROJ_PREFIX):]: v for k, v in lora[2].items()})
+    elif pretrain is not None:
+        got.update(pretrain)
+    missing = sorted(set(golden) - set(got))
+    if not rep.check(not missing, f"all {len(golden)} tensors of {expect_path} present",
+                     f"tensors of {expect_path} not in the outputs: {missing[:4]} ({len(missing)})"):
+        return
+    worst = max((((got[k].float() - v).abs().max() / v.abs().max().clamp_min(1e-30)).item(), k)
+                for k, v in golden.items())
+    rep.check(worst[0] <= rtol, f"trained tensors match {os.path.basename(expect_path)}: worst max|diff|/max|want| "
+              f"{worst[0]:.3g} ({worst[1]}) <= {rtol:g}",
+              f"trained tensors differ from {expect_path}: max|diff|/max|want| {worst[0]:.4g} at {worst[1]} > {rtol:g}")
+
+
+def run_checks(base_dir, lora_dir, merged_dir, max_ulp=0, logits_rtol=None, quiet=False, pretrain_dir=None,
+               expect=None, expect_rtol=1e-4):
     rep = Report(quiet)
     try:
         base = Base(base_dir)
     except (ValueError, RuntimeError, KeyError) as e:
         rep.fail(f"--base {base_dir}: cannot load as an Imp checkpoint: {e}")
         return rep.failures
-    lora = None
+    lora = pretrain = None
     if lora_dir:
         res = check_lora(rep, base, lora_dir)
         if res is not None:
             lora = (*res, lora_dir)
+    if pretrain_dir:
+        pretrain = check_pretrain(rep, base, pretrain_dir)
     if merged_dir:
         check_merged(rep, base, merged_dir, lora, max_ulp, logits_rtol)
+    if expect:
+        if lora is None and pretrain is None:
+            rep.fail("--expect needs a usable --lora or --pretrain dir")
+        else:
+            check_expected(rep, expect, lora, pretrain, expect_rtol)
     return rep.failures
 
 
@@ -386,9 +477,19 @@ def self_test(base_dir):
         lora_dir, merged_dir = make_python_outputs(
             base_dir, os.path.join(data, "train", "lora_init"),
             os.path.join(data, "golden", "train_lora_phi2_final.safetensors"), work)
-        print("== good outputs (PEFT adapter, PEFT merge_and_unload, 3 shards) must pass")
-        fails = run_checks(base_dir, lora_dir, merged_dir)
+        lora_golden = os.path.join(data, "golden", "train_lora_phi2_final.safetensors")
+        pre_golden = os.path.join(data, "golden", "train_pretrain_phi2_final.safetensors")
+        pre_dir = os.path.join(work, "imp-phi2-stage1")
+        os.makedirs(pre_dir)
+        torch.save(load_file(pre_golden), os.path.join(pre_dir, "mm_projector.bin"))  # Imp: torch.save of a dict
+        shutil.copy(os.path.join(base_dir, "config.json"), pre_dir)
+        print("== good outputs (PEFT adapter, PEFT merge_and_unload in 3 shards, stage-1 mm_projector.bin) must pass")
+        fails = run_checks(base_dir, lora_dir, merged_dir, expect=lora_golden)
+        fails += run_checks(base_dir, None, None, pretrain_dir=pre_dir, expect=pre_golden)
         assert not fails, fails
+        print("== the LoRA output against the stage-1 golden must fail")
+        fails = run_checks(base_dir, lora_dir, None, expect=pre_golden, quiet=True)
+        assert fails and "trained tensors differ" in fails[0], fails
 
         def broken(name, expect, mutate, which="lora"):
             d = os.path.join(work, "broken")
@@ -428,7 +529,7 @@ def self_test(base_dir):
         broken("projector under model.mm_projector", "non_lora_trainables names",
                lambda d: edit_tensors(os.path.join(d, "non_lora_trainables.safetensors"),
                                       lambda t: t.update({k[len("base_model.model."):]: t.pop(k) for k in list(t)})))
-        broken("wrong lora_alpha (scaling)", "rounded once",
+        broken("wrong lora_alpha (scaling)", "differ from Imp's merge",
                lambda d: edit_json(os.path.join(d, "adapter_config.json"), lambda j: j.update(lora_alpha=16)))
 
         def one_ulp(d):
@@ -439,9 +540,34 @@ def self_test(base_dir):
                 t[name].view(-1)[7:8], torch.tensor([float("inf")]))))
         broken("merged weight off by one ulp", "1 merged tensors differ", one_ulp, which="merged")
 
+        def fp16_rounded_adapter(d):  # a float16 merge that rounds A and B to float16 before the product
+            for f in os.listdir(d):
+                if f.startswith("model"):
+                    os.remove(os.path.join(d, f))
+            base = Base(base_dir)
+            rep = Report(quiet=True)
+            ac, adapter, proj = check_lora(rep, base, lora_dir)
+            exp, _ = expected_merge(base.tensors, ac, adapter, proj, torch.float16,
+                                    "adapter rounded to the merge dtype first")
+            save_file({k: v.contiguous() for k, v in exp.items()}, os.path.join(d, "model.safetensors"),
+                      metadata={"format": "pt"})
+        broken("float16 merge rounding the adapter first", "matches instead: adapter rounded", fp16_rounded_adapter,
+               which="merged")
+
         def drop_shard(d):
             os.remove(os.path.join(d, "model-00002-of-00003.safetensors"))
         broken("missing shard", "does not exist", drop_shard, which="merged")
+
+        def bad_projector_name(d):
+            t = torch.load(os.path.join(d, "mm_projector.bin"))
+            t["mm_projector.0.weight"] = t.pop("model.mm_projector.0.weight")
+            torch.save(t, os.path.join(d, "mm_projector.bin"))
+        d = os.path.join(work, "broken-stage1")
+        shutil.copytree(pre_dir, d)
+        bad_projector_name(d)
+        fails = run_checks(base_dir, None, None, pretrain_dir=d, quiet=True)
+        print(f"== stage-1 projector name without 'model.': {'detected' if fails else 'NOT DETECTED'}: {fails[:1]}")
+        assert fails and "mm_projector names" in fails[0], fails
 
         def unmerged_lm_head(d):
             idx = json.load(open(os.path.join(d, "model.safetensors.index.json")))["weight_map"]
@@ -459,6 +585,11 @@ def main():
     ap.add_argument("--base", help="the Imp checkpoint training started from")
     ap.add_argument("--lora", help="LoRA output dir of `imp train` (finetune-lora)")
     ap.add_argument("--merged", help="output dir of `imp merge`")
+    ap.add_argument("--pretrain", help="stage-1 output dir of `imp train` (mm_projector.bin/.safetensors)")
+    ap.add_argument("--expect", help="golden *_final.safetensors the trained tensors must match (LoRA + "
+                    "projector from --lora, or the projector from --pretrain)")
+    ap.add_argument("--expect-rtol", type=float, default=1e-4,
+                    help="allowed max|diff| / max|golden| per tensor for --expect (default 1e-4)")
     ap.add_argument("--max-ulp", type=int, default=0, help="allowed ulp distance of merged tensors (default 0)")
     ap.add_argument("--logits-rtol", type=float, default=None,
                     help="allowed max |logit diff| / max(1, max |logit|) (default 1e-4 for a float32 merge, "
@@ -470,11 +601,13 @@ def main():
     if a.self_test:
         self_test(a.base or os.path.join(REPO_ROOT, "tests", "data", "models", "train_phi2"))
         return 0
-    if not a.base or not (a.lora or a.merged):
+    if not a.base or not (a.lora or a.merged or a.pretrain):
         ap.print_usage(sys.stderr)
-        print("check_train_outputs.py: --base and at least one of --lora / --merged are required", file=sys.stderr)
+        print("check_train_outputs.py: --base and at least one of --lora / --merged / --pretrain are required",
+              file=sys.stderr)
         return 2
-    fails = run_checks(a.base, a.lora, a.merged, a.max_ulp, a.logits_rtol)
+    fails = run_checks(a.base, a.lora, a.merged, a.max_ulp, a.logits_rtol, pretrain_dir=a.pretrain,
+                       expect=a.expect, expect_rtol=a.expect_rtol)
     if fails:
         print(f"{len(fails)} check(s) failed", file=sys.stderr)
         return 1

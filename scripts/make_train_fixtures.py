@@ -276,10 +276,10 @@ def make_lora_init(model_dir, out_dir):
 # reference runs
 
 
-def run_stage(stage, data_root):
+def setup_stage(stage, data_root):
+    """Fresh model parts, data set and the trainable (Imp name, parameter) list of one stage."""
     s = dict(COMMON, **STAGES[stage])
     model_dir = os.path.join(data_root, "models", MODEL)
-    log(f"{stage}: {s['golden']}")
     torch.manual_seed(s["seed"])
     parts = tr.ImpParts(model_dir)
     tok = tr.setup_tokenizer(model_dir, s["version"], s["model_max_length"])
@@ -300,16 +300,26 @@ def run_stage(stage, data_root):
     else:
         lm, lora, proj_prefix = parts.lm, [], tr.PROJECTOR_PREFIX
     named = lora + [(proj_prefix + n, p) for n, p in parts.projector.named_parameters()]
-    initial = {n: p.detach().clone() for n, p in named}
     s["warmup_steps"] = math.ceil(s["warmup_ratio"] * s["max_steps"])
     s["trainable_parameters"] = sum(p.numel() for _, p in named)
     s["num_records"] = len(ds)
-    steps, s["param_groups"] = tr.train(
-        lm, parts.tower, parts.projector, parts.max_len, ds, named, lr=s["learning_rate"],
-        projector_lr=s["mm_projector_lr"], weight_decay=s["weight_decay"],
-        batch_size=s["per_device_train_batch_size"], grad_accum=s["gradient_accumulation_steps"],
-        max_steps=s["max_steps"], warmup_steps=s["warmup_steps"], max_grad_norm=s["max_grad_norm"],
-        betas=(s["adam_beta1"], s["adam_beta2"]), eps=s["adam_epsilon"], log=log)
+    return s, parts, lm, ds, named
+
+
+def train_kwargs(s):
+    return dict(lr=s["learning_rate"], projector_lr=s["mm_projector_lr"], weight_decay=s["weight_decay"],
+                batch_size=s["per_device_train_batch_size"], grad_accum=s["gradient_accumulation_steps"],
+                max_steps=s["max_steps"], warmup_steps=s["warmup_steps"], max_grad_norm=s["max_grad_norm"],
+                betas=(s["adam_beta1"], s["adam_beta2"]), eps=s["adam_epsilon"])
+
+
+def run_stage(stage, data_root):
+    s, parts, lm, ds, named = setup_stage(stage, data_root)
+    log(f"{stage}: {s['golden']}")
+    proj_prefix = named[-1][0][: -len("2.bias")]
+    initial = {n: p.detach().clone() for n, p in named}
+    steps, s["param_groups"] = tr.train(lm, parts.tower, parts.projector, parts.max_len, ds, named, log=log,
+                                        **train_kwargs(s))
     final = {}
     for n, p in named:
         if "lora_" in n:
@@ -323,6 +333,82 @@ def run_stage(stage, data_root):
     first = next(x for x in steps if x["samples"] == steps[-1]["samples"])
     assert first is not steps[-1] and steps[-1]["loss"] < first["loss"], (first["loss"], steps[-1]["loss"])
     return s, steps, final
+
+
+def check_hf_trainer(stage, data_root):
+    """Cross-check of the loop's mechanics (order, accumulation across epochs, clipping, AdamW groups, schedule)
+    against HF's own Trainer: the loop in normalisation "hf" must give HF's trained tensors and grad norms."""
+    import tempfile
+    from torch.utils.data import SequentialSampler
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    log(f"{stage}: HF Trainer cross-check")
+    s, parts, lm, ds, named = setup_stage(stage, data_root)
+    ref_steps, _ = tr.train(lm, parts.tower, parts.projector, parts.max_len, ds, named, log=lambda *_: None,
+                            normalisation="hf", **train_kwargs(s))
+    ref_final = {n: p.detach().clone() for n, p in named}
+
+    s, parts, lm, ds, named = setup_stage(stage, data_root)
+
+    class ImpWrapper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lm, self.mm_projector, self.tower = lm, parts.projector, parts.tower
+
+        def forward(self, input_ids, labels, attention_mask, pixel_values):
+            ref = tr.Splicer(self.lm, self.tower, self.mm_projector, parts.max_len)
+            _, img = ref.encode_images(pixel_values)
+            emb, mask, lab, _ = ref.splice(input_ids, attention_mask, labels, img)
+            return self.lm(inputs_embeds=emb, attention_mask=mask, labels=lab, use_cache=False)
+
+    class Indices(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(ds)
+
+        def __getitem__(self, i):
+            return i
+
+    class SequentialTrainer(Trainer):
+        def _get_train_sampler(self):
+            return SequentialSampler(self.train_dataset)
+
+        def create_optimizer(self):  # LLaVATrainer's groups, optim adamw_torch
+            groups = tr.param_groups(named, tr.layernorm_param_ids(lm, parts.projector), s["learning_rate"],
+                                     s["weight_decay"], s["mm_projector_lr"])
+            for g in groups:
+                g["params"] = [p for _, p in g["params"]]
+            self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate,
+                                               betas=(self.args.adam_beta1, self.args.adam_beta2),
+                                               eps=self.args.adam_epsilon)
+            return self.optimizer
+
+    logs = []
+
+    class Collect(TrainerCallback):
+        def on_log(self, args, state, control, **kw):
+            if "grad_norm" in kw.get("logs", {}):
+                logs.append(dict(kw["logs"]))
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out, max_steps=s["max_steps"], per_device_train_batch_size=s["per_device_train_batch_size"],
+            gradient_accumulation_steps=s["gradient_accumulation_steps"], learning_rate=s["learning_rate"],
+            weight_decay=s["weight_decay"], adam_beta1=s["adam_beta1"], adam_beta2=s["adam_beta2"],
+            adam_epsilon=s["adam_epsilon"], max_grad_norm=s["max_grad_norm"], lr_scheduler_type="cosine",
+            warmup_ratio=s["warmup_ratio"], logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
+            dataloader_num_workers=0, dataloader_drop_last=False, remove_unused_columns=False, seed=0,
+            disable_tqdm=True, optim="adamw_torch")
+        trainer = SequentialTrainer(model=ImpWrapper(), args=args, train_dataset=Indices(),
+                                    data_collator=ds.collate, callbacks=[Collect()])
+        trainer.train()
+    assert len(logs) == len(ref_steps), (len(logs), len(ref_steps))
+    worst_norm = max(abs(h["grad_norm"] - r["grad_norm"]) / r["grad_norm"] for h, r in zip(logs, ref_steps))
+    # HF logs the lr after lr_scheduler.step(): the next step's
+    lr_ok = all(abs(h["learning_rate"] - r["learning_rate"]) <= 1e-12
+                for h, r in zip(logs, ref_steps[1:] + [None]) if r is not None)
+    worst_param = max(((p.detach() - ref_final[n]).abs().max() / ref_final[n].abs().max()).item() for n, p in named)
+    log(f"  HF Trainer vs loop(normalisation=hf): {len(logs)} steps, max rel grad_norm diff {worst_norm:.3g}, "
+        f"lr schedule {'same' if lr_ok else 'DIFFERENT'}, max rel diff of the trained tensors {worst_param:.3g}")
+    assert lr_ok and worst_norm < 1e-5 and worst_param < 1e-5, "the reference loop does not reproduce HF's Trainer"
 
 
 def write_golden(golden_dir, s, steps, final):
@@ -350,6 +436,8 @@ def write_golden(golden_dir, s, steps, final):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="tests/data", help="tests/data root")
+    ap.add_argument("--check-hf", action="store_true", help="also run HF's Trainer on both stages and check that "
+                    "the reference loop, with HF's loss normalisation, reproduces it (writes nothing more)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -361,6 +449,9 @@ def main():
     make_lora_init(model_dir, os.path.join(a.data, "train", "lora_init"))
     for stage in STAGES:
         write_golden(os.path.join(a.data, "golden"), *run_stage(stage, a.data))
+    if a.check_hf:
+        for stage in STAGES:
+            check_hf_trainer(stage, a.data)
 
 
 if __name__ == "__main__":

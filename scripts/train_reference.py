@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 from transformers import (
+    AutoTokenizer,
     Phi3Config,
     Phi3ForCausalLM,
     PhiConfig,
@@ -189,7 +190,6 @@ def token_loss_sum(logits, labels):
 
 def setup_tokenizer(tokenizer_dir, version, max_len):
     """train.py's tokenizer setup for the Phi-2 versions: pad = unk; `phi2` adds the `</s>` eos."""
-    from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     tok.model_max_length = max_len
     tok.padding_side = "right"
@@ -280,9 +280,11 @@ def layernorm_param_ids(*modules):
 
 
 def train(lm, tower, projector, max_len, dataset, named_trainable, *, lr, projector_lr, weight_decay,
-          batch_size, grad_accum, max_steps, warmup_steps, max_grad_norm, betas, eps, log=print):
+          batch_size, grad_accum, max_steps, warmup_steps, max_grad_norm, betas, eps, log=print,
+          normalisation="tokens"):
     """The reference loop; returns (per-step log, param group summary). `named_trainable`: (Imp parameter name,
-    parameter), in named_parameters order."""
+    parameter), in named_parameters order. normalisation "tokens" is imp's (module docstring); "hf" is HF
+    Trainer's ((sum_k / count_k) / grad_accum per micro-batch), used only to cross-check this loop against HF."""
     groups = param_groups(named_trainable, layernorm_param_ids(lm, projector), lr, weight_decay, projector_lr)
     summary = [{"lr": g["lr"], "weight_decay": g["weight_decay"], "params": [n for n, _ in g["params"]]}
                for g in groups]
@@ -306,9 +308,15 @@ def train(lm, tower, projector, max_len, dataset, named_trainable, *, lr, projec
         n_tokens = sum(counts)
         if n_tokens == 0:
             raise ValueError(f"step {step}: no supervised token")
-        for s in sums:
-            (s / n_tokens).backward()
-        loss = (torch.stack([s.detach() for s in sums]).sum() / n_tokens).item()
+        if normalisation == "tokens":
+            for s in sums:
+                (s / n_tokens).backward()
+            loss = (torch.stack([s.detach() for s in sums]).sum() / n_tokens).item()
+        else:
+            means = [s / c for s, c in zip(sums, counts)]
+            for m in means:
+                (m / grad_accum).backward()
+            loss = sum(m.item() for m in means) / grad_accum
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm).item()
         lrs = [g["lr"] for g in opt.param_groups]
         opt.step()
