@@ -73,4 +73,19 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& state, const 
   }
 }
 
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) norms.push_back(torch::norm(p.grad(), 2));
+  if (norms.empty()) return 0.0;
+  const double total = torch::norm(torch::stack(norms), 2).item<double>();
+  if (max_norm > 0 && std::isfinite(total)) {
+    const double coef = std::min(1.0, max_norm / (total + 1e-6));
+    for (const auto& p : params)
+      if (p.grad().defined()) p.grad().mul_(coef);
+  }
+  return total;
+}
+
 }  // namespace imp::train

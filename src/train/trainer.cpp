@@ -341,22 +341,13 @@ class Trainer {
     const double total_samples = pg_->all_reduce_sum(samples, "throughput counters" + at_step);
 
     bool apply = total_tokens > 0;
-    double grad_norm = 0.0;
     {
       torch::NoGradGuard no_grad;
       const double inv = apply ? 1.0 / (total_tokens * scale) : 0.0;
-      std::vector<torch::Tensor> norms;
-      for (auto& p : params_) {
-        p.mutable_grad().mul_(inv);
-        norms.push_back(torch::norm(p.grad(), 2));
-      }
-      grad_norm = torch::norm(torch::stack(norms), 2).item<double>();  // clip_grad_norm_'s total norm
-      if (!std::isfinite(grad_norm)) apply = false;
-      if (apply && a_.max_grad_norm > 0) {
-        const double coef = std::min(1.0, a_.max_grad_norm / (grad_norm + 1e-6));
-        for (auto& p : params_) p.mutable_grad().mul_(coef);
-      }
+      for (auto& p : params_) p.mutable_grad().mul_(inv);
     }
+    const double grad_norm = clip_grad_norm(params_, a_.max_grad_norm);
+    if (!std::isfinite(grad_norm)) apply = false;
     const double factor = lr_factor(a_.lr_scheduler_type, progress_.sched_step, warmup_, total_steps_);
     if (apply) {
       optimizer_->step(factor);

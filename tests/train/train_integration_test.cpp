@@ -273,5 +273,86 @@ TEST_F(Train, BadInputGivesClearErrors) {
   EXPECT_NE(r.output.find("/nonexistent"), std::string::npos) << r.output;
 }
 
+std::string two_ranks(const std::string& flags) { return "launch --nproc_per_node 2 --master_port 0 -- " + flags; }
+
+// 2 Gloo ranks x batch 1 == 1 rank x batch 2 (the same samples per step; fp32 reduction order aside).
+TEST_F(Train, DataParallelMatchesOneRankWithTheSameGlobalBatch) {
+  const auto one = out("one"), two = out("two");
+  auto r = run_imp(lora_flags(one, 6));
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string flags = lora_flags(two, 6);
+  flags.replace(flags.find("--per_device_train_batch_size 2"), 31, "--per_device_train_batch_size 1");
+  r = run_imp(two_ranks(flags));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto m1 = metrics(one), m2 = metrics(two);
+  ASSERT_EQ(m1.size(), 6u);
+  ASSERT_EQ(m2.size(), 6u);
+  for (size_t i = 0; i < 6; ++i)
+    EXPECT_NEAR(m1[i].at("loss").get<double>(), m2[i].at("loss").get<double>(), 1e-5) << "step " << i + 1;
+  const auto a = load_safetensors(one + "/adapter_model.safetensors"), b = load_safetensors(two + "/adapter_model.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) EXPECT_TRUE(check_close(b.at(name), t, 1e-5, name));
+}
+
+// FT-1 + CKPT-2 on 2 ranks: SIGTERM to rank 1 only -> both ranks stop after the same step, one checkpoint
+// is committed, exit 75; the resumed run ends bit-identical to a straight one. CKPT-8: resuming that
+// checkpoint with 1 rank is refused.
+TEST_F(Train, TwoRanksStopTogetherAndResumeExactly) {
+  const std::string extra = " --lora_dropout 0.2 --per_device_train_batch_size 1";
+  auto flags = [&](const std::string& o) {
+    std::string f = lora_flags(o, 6) + extra;
+    f.replace(f.find("--per_device_train_batch_size 2"), 31, "");
+    return f;
+  };
+  const auto a = out("straight"), b = out("stopped");
+  auto r = run_imp(two_ranks(flags(a)));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp(two_ranks(flags(b)), "IMP_FAULT=signal_at:3:1");
+  ASSERT_EQ(r.code, 75) << r.output;
+  ASSERT_TRUE(fs::exists(b + "/checkpoint-3/COMMITTED")) << r.output;
+  EXPECT_TRUE(fs::exists(b + "/checkpoint-3/rng_state_1.safetensors"));
+  auto single = run_imp(flags(b));
+  EXPECT_EQ(single.code, 2) << single.output;
+  EXPECT_NE(single.output.find("allow_world_size_change"), std::string::npos) << single.output;
+  r = run_imp(two_ranks(flags(b)));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto ma = metrics(a), mb = metrics(b);
+  ASSERT_EQ(mb.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(ma[i].at("loss"), mb[i].at("loss")) << "step " << i + 1;
+  EXPECT_EQ(file_hash(a + "/adapter_model.safetensors"), file_hash(b + "/adapter_model.safetensors"));
+}
+
+// Gradient checkpointing recomputes each layer with the same dropout masks: same curve, same weights.
+TEST_F(Train, GradientCheckpointingChangesNothing) {
+  const std::string extra = " --lora_dropout 0.2";
+  const auto a = out("plain"), b = out("ckpt");
+  auto r = run_imp(lora_flags(a, 3) + extra);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string f = lora_flags(b, 3) + extra;
+  f.replace(f.find("--gradient_checkpointing False"), 30, "--gradient_checkpointing True");
+  r = run_imp(f);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto ma = metrics(a), mb = metrics(b);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_NEAR(ma[i].at("loss").get<double>(), mb[i].at("loss").get<double>(), 1e-6) << "step " << i + 1;
+  const auto wa = load_safetensors(a + "/adapter_model.safetensors"), wb = load_safetensors(b + "/adapter_model.safetensors");
+  for (const auto& [name, t] : wa) EXPECT_TRUE(check_close(wb.at(name), t, 1e-5, name));
+}
+
+// bf16 autocast on the CPU trains, resumes bit-identically, and stays close to fp32.
+TEST_F(Train, Bf16AutocastResumesExactly) {
+  const std::string extra = " --bf16 --lora_dropout 0.2";
+  const auto a = out("straight"), b = out("resumed");
+  auto r = run_imp(lora_flags(a, 4) + extra);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp(lora_flags(b, 4) + extra, "IMP_FAULT=signal_at:2");
+  ASSERT_EQ(r.code, 75) << r.output;
+  r = run_imp(lora_flags(b, 4) + extra);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(file_hash(a + "/adapter_model.safetensors"), file_hash(b + "/adapter_model.safetensors"));
+  const Json g = read_json_file(data_path("golden/train_lora_phi2.json"));
+  EXPECT_NEAR(metrics(a)[0].at("loss").get<double>(), g.at("steps")[0].at("loss").get<double>(), 0.05);
+}
+
 }  // namespace
 }  // namespace imp::test

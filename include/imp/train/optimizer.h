@@ -50,4 +50,9 @@ class AdamW {
   std::vector<int64_t> steps_;
 };
 
+// torch.nn.utils.clip_grad_norm_ (1.13): the total L2 norm of the gradients (norm of the per-tensor
+// norms), then every gradient times min(1, max_norm / (norm + 1e-6)) when max_norm > 0 and the norm is
+// finite. Returns the norm before clipping (inf/NaN when a gradient is not finite).
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+
 }  // namespace imp::train
