@@ -103,6 +103,11 @@ def decoder_config(dec, tok):
     if dec == "phi3":
         cfg.original_max_position_embeddings = MAX_POS
         cfg.sliding_window = 96  # shorter than prompt + answer: the window matters during decoding
+    if dec == "qwen2":
+        # transformers' Qwen2 (4.41, and Imp's vendored copy) applies config.sliding_window to the eager/SDPA
+        # mask even with use_sliding_window=false; released Qwen1.5 has 32768 = max positions, so keep it
+        # out of reach here too (imp follows use_sliding_window).
+        cfg.sliding_window = MAX_POS
     eos, pad = generation_ids(tok, dec)
     cfg.eos_token_id = eos[0]
     cfg.pad_token_id = pad
