@@ -3,4 +3,7 @@ target_sources(imp_lib PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/stopping.cpp
   ${CMAKE_CURRENT_LIST_DIR}/generate.cpp
   ${CMAKE_CURRENT_LIST_DIR}/session.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/questions.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/answers.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine.cpp
 )
