@@ -81,10 +81,10 @@ int run_generate(const GenerateOptions& g) {
   cfg.seed = g.seed;
   cfg.eos_ids = s.ids.eos;
   cfg.stop_strings = g.stop;
-  if (cfg.stop_strings.empty()) cfg.stop_strings = {data::get_template(conv).sep2.empty() ? "</s>" : data::get_template(conv).sep2};
+  const std::string& end_marker = data::get_template(conv).sep2;
+  if (cfg.stop_strings.empty()) cfg.stop_strings = {end_marker.empty() ? "</s>" : end_marker};
   eval::Generator gen(*s.model, *s.tokenizer);
   eval::TextStream stream(*s.tokenizer);
-  std::vector<int64_t> last;
   // Leading whitespace is held back: the final answer is stripped like the eval engines' text.
   bool started = false;
   auto emit = [&](const std::string& piece) {
@@ -96,10 +96,7 @@ int run_generate(const GenerateOptions& g) {
     }
     std::cout << out << std::flush;
   };
-  const auto res = gen.generate({p}, cfg, [&](size_t, const std::vector<int64_t>& ids) {
-    last = ids;
-    emit(stream.next(ids));
-  });
+  const auto res = gen.generate({p}, cfg, [&](size_t, const std::vector<int64_t>& ids) { emit(stream.next(ids)); });
   emit(stream.next(res[0].ids, /*final=*/true));
   std::cout << "\n";
   std::cerr << "imp generate: " << res[0].ids.size() << " tokens, stopped on " << eval::stop_reason_name(res[0].reason)

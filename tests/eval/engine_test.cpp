@@ -1,6 +1,7 @@
 // `imp eval` engines in-process against the HF goldens of scripts/make_eval_fixtures.py: every engine and
 // decoder, batch 1 and batched; chunks, resuming, the answer-line format.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
