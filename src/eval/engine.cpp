@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 
 #include "imp/core/error.h"
@@ -130,8 +131,9 @@ EvalSummary run_eval(const EvalOptions& o, std::ostream& log) {
   Generator gen(*s.model, *s.tokenizer);
   std::mt19937_64 rng(std::random_device{}());
 
-  const auto t0 = std::chrono::steady_clock::now();
-  for (size_t i = sum.resumed; i < items.size(); i += static_cast<size_t>(o.batch_size)) {
+  // Prompts and pixels of batch i; the next batch is prepared on another thread while the current one
+  // generates (Python overlaps image loading the same way with DataLoader workers).
+  auto build = [&](size_t i) {
     const size_t n = std::min(items.size() - i, static_cast<size_t>(o.batch_size));
     std::vector<Prompt> prompts(n);
     for (size_t k = 0; k < n; ++k) {
@@ -143,6 +145,14 @@ EvalSummary run_eval(const EvalOptions& o, std::ostream& log) {
         prompts[k].pixels = s.pixels_from_bytes(it.image, o.question_file + " question " +
                                                               it.head["question_id"].dump(), it.aspect);
     }
+    return prompts;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto next = std::async(std::launch::async, build, sum.resumed);
+  for (size_t i = sum.resumed; i < items.size(); i += static_cast<size_t>(o.batch_size)) {
+    const auto prompts = next.get();
+    const size_t n = prompts.size();
+    if (i + n < items.size()) next = std::async(std::launch::async, build, i + n);
     const auto results = gen.generate(prompts, g);
     std::string lines;
     for (size_t k = 0; k < n; ++k) {
