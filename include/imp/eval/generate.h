@@ -1,0 +1,74 @@
+// Text generation with an ImpModel: the prompt (with <image> = -200 ids) is spliced with its images,
+// left-padded into a batch (positions cumsum(mask) - 1) and decoded with a KV cache. Greedy decoding is
+// argmax (ties -> first index); sampling applies temperature, top-k, top-p in HF's order and draws from a
+// seeded CPU generator. Every sequence stops on its own (EOS id, stop string, max_new_tokens), so a
+// batch produces the same tokens as batch size 1 (up to floating-point ties).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "imp/eval/stopping.h"
+#include "imp/models/imp_model.h"
+#include "imp/text/tokenizer.h"
+
+namespace imp::eval {
+
+struct GenerationConfig {
+  int64_t max_new_tokens = 128;
+  double temperature = 0.0;  // <= 0: greedy
+  double top_p = 1.0;        // sampling only; 1 = off
+  int64_t top_k = 0;         // sampling only; 0 = off
+  uint64_t seed = 0;         // sampling only
+  std::vector<int64_t> eos_ids;
+  std::vector<std::string> stop_strings;  // KeywordsStoppingCriteria keywords
+};
+
+struct Prompt {
+  std::vector<int64_t> input_ids;  // -200 where an image goes
+  torch::Tensor pixels;            // float [N,3,S,S], one per -200 (undefined for text-only prompts)
+};
+
+enum class StopReason { eos, stop_string, length };
+const char* stop_reason_name(StopReason r);
+
+struct Generation {
+  std::vector<int64_t> ids;  // new tokens, including the EOS / the token that completed a stop string
+  std::string text;          // decode(ids, skip_special_tokens).strip()
+  StopReason reason = StopReason::length;
+};
+
+// Called after every decoding step with (sequence index in the batch, its new tokens so far).
+using TokenCallback = std::function<void(size_t, const std::vector<int64_t>&)>;
+
+class Generator {
+ public:
+  Generator(ImpModel& model, const text::Tokenizer& tok) : model_(model), tok_(tok) {}
+  std::vector<Generation> generate(const std::vector<Prompt>& prompts, const GenerationConfig& cfg,
+                                   const TokenCallback& on_token = {}) const;
+
+ private:
+  ImpModel& model_;
+  const text::Tokenizer& tok_;
+};
+
+// HF's warpers on fp32 logits [B,V]: temperature, then top-k, then top-p (filtered entries -inf).
+torch::Tensor warp_logits(const torch::Tensor& logits, const GenerationConfig& cfg);
+
+// Streams a growing token list as text: returns the part of decode(ids) not returned before, holding
+// back an incomplete UTF-8 character (a trailing U+FFFD) until the next token completes it.
+class TextStream {
+ public:
+  explicit TextStream(const text::Tokenizer& tok) : tok_(tok) {}
+  std::string next(const std::vector<int64_t>& ids, bool final = false);
+
+ private:
+  const text::Tokenizer& tok_;
+  size_t printed_ = 0;
+};
+
+}  // namespace imp::eval

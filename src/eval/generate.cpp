@@ -1,0 +1,178 @@
+// Batched generation with a KV cache; see generate.h.
+#include "imp/eval/generate.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "imp/core/dtype.h"
+#include "imp/core/error.h"
+
+namespace imp::eval {
+namespace {
+
+// One prompt -> decoder inputs [1,L,H] (the image splice of imp-reference 1.5, truncated to
+// tokenizer_model_max_length like Python).
+torch::Tensor splice_one(ImpModel& model, const Prompt& p, const torch::Tensor& image_embeds, const torch::Device& dev) {
+  IMP_CHECK(!p.input_ids.empty(), "generation needs a non-empty prompt");
+  auto ids = torch::tensor(p.input_ids, torch::kInt64).view({1, -1}).to(dev);
+  const int64_t max_id = ids.max().item<int64_t>();
+  IMP_CHECK(max_id < model.lm->config().vocab_size, "the prompt holds token id ", max_id,
+            ", outside the model's vocabulary of ", model.lm->config().vocab_size,
+            "; the tokenizer does not belong to this model");
+  return model.splice(ids, {}, {}, image_embeds).embeds;
+}
+
+int64_t count_images(const std::vector<int64_t>& ids) {
+  return static_cast<int64_t>(std::count(ids.begin(), ids.end(), kImageTokenIndex));
+}
+
+}  // namespace
+
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::eos: return "eos";
+    case StopReason::stop_string: return "stop_string";
+    case StopReason::length: return "length";
+  }
+  return "?";
+}
+
+torch::Tensor warp_logits(const torch::Tensor& logits, const GenerationConfig& cfg) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  auto x = logits;
+  if (cfg.temperature > 0 && cfg.temperature != 1.0) x = x / cfg.temperature;
+  if (cfg.top_k > 0) {
+    const int64_t k = std::min(cfg.top_k, x.size(-1));
+    auto kth = std::get<0>(torch::topk(x, k, -1)).select(-1, k - 1).unsqueeze(-1);
+    x = x.masked_fill(x < kth, neg_inf);
+  }
+  if (cfg.top_p < 1.0) {
+    auto [sorted, order] = torch::sort(x, -1, /*descending=*/false);
+    auto cum = sorted.softmax(-1).cumsum(-1);
+    auto remove = cum <= (1.0 - cfg.top_p);
+    remove.select(-1, remove.size(-1) - 1).fill_(false);  // keep at least one token
+    x = x.masked_fill(remove.scatter(-1, order, remove), neg_inf);
+  }
+  return x;
+}
+
+std::vector<Generation> Generator::generate(const std::vector<Prompt>& prompts, const GenerationConfig& cfg,
+                                            const TokenCallback& on_token) const {
+  IMP_CHECK(model_.lm, "generation needs a model with a language model (this directory holds a vision tower only)");
+  IMP_CHECK_KIND(cfg.max_new_tokens >= 0, ErrorKind::usage, "max_new_tokens must be >= 0");
+  std::vector<Generation> out(prompts.size());
+  if (prompts.empty() || cfg.max_new_tokens == 0) return out;
+  torch::NoGradGuard no_grad;
+  CausalLM& lm = *model_.lm;
+  const auto dev = model_.device();
+  const KeywordStop keywords(cfg.stop_strings, tok_);
+  const bool sample = cfg.temperature > 0;
+  at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(cfg.seed);
+
+  // Images of the whole batch in one tower call, then one splice per prompt.
+  std::vector<torch::Tensor> pixels;
+  for (const auto& p : prompts) {
+    const int64_t n = count_images(p.input_ids);
+    const int64_t have = p.pixels.defined() ? p.pixels.size(0) : 0;
+    IMP_CHECK(n == have, "a prompt has ", n, " <image> tokens but ", have, " images");
+    if (n) pixels.push_back(p.pixels);
+  }
+  torch::Tensor image_embeds;
+  if (!pixels.empty()) {
+    IMP_CHECK(model_.projector, "the prompt has images but the model has no vision tower/projector");
+    image_embeds = model_.encode_images(torch::cat(pixels).to(dev)).second;
+  }
+  std::vector<torch::Tensor> embeds;
+  int64_t slot = 0;
+  for (const auto& p : prompts) {
+    const int64_t n = count_images(p.input_ids);
+    embeds.push_back(splice_one(model_, p, n ? image_embeds.slice(0, slot, slot + n) : torch::Tensor(), dev));
+    slot += n;
+  }
+
+  // Left padding: real tokens at the right, positions cumsum(mask) - 1 (0 on the padding).
+  const int64_t batch = static_cast<int64_t>(prompts.size());
+  int64_t len = 0;
+  for (auto& e : embeds) len = std::max(len, e.size(1));
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(dev);
+  auto x = torch::zeros({batch, len, embeds[0].size(2)}, embeds[0].options());
+  auto mask = torch::zeros({batch, len}, i64);
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t n = embeds[b].size(1);
+    x[b].slice(0, len - n).copy_(embeds[b][0]);
+    mask[b].slice(0, len - n).fill_(1);
+  }
+  auto positions = (mask.cumsum(1) - 1).clamp_min(0);
+  auto last_pos = positions.select(1, len - 1).clone();
+
+  nn::KVCache cache;
+  auto hidden = lm.forward_hidden(x, mask, positions, &cache);
+  auto logits = lm.logits(hidden.select(1, len - 1));  // [B,V] fp32
+
+  std::vector<int64_t> active(batch);  // batch index of every row still decoding
+  for (int64_t b = 0; b < batch; ++b) active[b] = b;
+  for (int64_t step = 0; step < cfg.max_new_tokens; ++step) {
+    torch::Tensor next;
+    if (sample) {
+      auto probs = warp_logits(logits, cfg).softmax(-1).to(torch::kCPU);
+      next = torch::multinomial(probs, 1, /*replacement=*/false, rng).view({-1});
+    } else {
+      next = logits.argmax(-1).to(torch::kCPU);
+    }
+    const auto next_ids = std::vector<int64_t>(next.data_ptr<int64_t>(), next.data_ptr<int64_t>() + next.numel());
+    std::vector<int64_t> keep_rows, keep;
+    for (size_t r = 0; r < active.size(); ++r) {
+      Generation& g = out[active[r]];
+      g.ids.push_back(next_ids[r]);
+      bool done = true;
+      if (std::find(cfg.eos_ids.begin(), cfg.eos_ids.end(), next_ids[r]) != cfg.eos_ids.end())
+        g.reason = StopReason::eos;
+      else if (keywords.hit(g.ids, tok_))
+        g.reason = StopReason::stop_string;
+      else
+        done = false;
+      if (on_token) on_token(static_cast<size_t>(active[r]), g.ids);
+      if (!done) {
+        keep_rows.push_back(static_cast<int64_t>(r));
+        keep.push_back(active[r]);
+      }
+    }
+    if (keep.empty() || step + 1 == cfg.max_new_tokens) break;
+    auto tokens = torch::tensor(next_ids, torch::kInt64);
+    if (keep.size() != active.size()) {  // drop finished rows from the batch and the cache
+      auto rows = torch::tensor(keep_rows, torch::kInt64);
+      tokens = tokens.index_select(0, rows);
+      rows = rows.to(dev);
+      for (size_t i = 0; i < cache.keys.size(); ++i) {
+        cache.keys[i] = cache.keys[i].index_select(0, rows);
+        cache.values[i] = cache.values[i].index_select(0, rows);
+      }
+      mask = mask.index_select(0, rows);
+      last_pos = last_pos.index_select(0, rows);
+      active = keep;
+    }
+    const int64_t rows_n = static_cast<int64_t>(active.size());
+    mask = torch::cat({mask, torch::ones({rows_n, 1}, i64)}, 1);
+    last_pos = last_pos + 1;
+    hidden = lm.forward_hidden(lm.embed(tokens.to(dev).view({rows_n, 1})), mask, last_pos.view({rows_n, 1}), &cache);
+    logits = lm.logits(hidden.select(1, 0));
+  }
+  for (auto& g : out) g.text = strip(tok_.decode(g.ids, /*skip_special_tokens=*/true));
+  return out;
+}
+
+std::string TextStream::next(const std::vector<int64_t>& ids, bool final) {
+  std::string text = tok_.decode(ids, /*skip_special_tokens=*/true);
+  static const std::string kReplacement = "\xef\xbf\xbd";
+  if (!final && text.size() >= kReplacement.size() &&
+      text.compare(text.size() - kReplacement.size(), kReplacement.size(), kReplacement) == 0)
+    return "";
+  if (text.size() <= printed_) return "";
+  std::string piece = text.substr(printed_);
+  printed_ = text.size();
+  return piece;
+}
+
+}  // namespace imp::eval
