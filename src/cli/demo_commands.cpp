@@ -90,6 +90,8 @@ void add_demo_commands(CLI::App& root, Commands& out) {
       ->required();
   c_create->add_option("--output", create->output, "model directory to write")->required();
   c_create->add_option("--tokenizer", create->tokenizer, "directory with HF tokenizer files to copy (decoders)");
+  c_create->add_option("--vision-tower,--vision_tower", create->vision_tower,
+                       "SigLIP directory: make an Imp model (decoder + this tower + new projector) from a decoder config");
   c_create->add_option("--seed", create->seed, "random seed (same seed -> identical files)")->capture_default_str();
   c_create->add_option("--dtype", create->dtype, "float32 | bfloat16 | float16")->capture_default_str();
   c_create->add_flag("--force", create->force, "overwrite an existing model directory");

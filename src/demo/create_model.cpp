@@ -3,6 +3,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <filesystem>
+#include <map>
 
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
@@ -83,12 +84,39 @@ void check_vocab(const std::string& dir, const TextConfig& text) {
             "\nhint: raise vocab_size in the config (a multiple of 64 at or above ", needed, ")");
 }
 
+// Decoder config -> Imp config with the tower in `tower_dir`, with the fields Imp's training writes
+// (imp-reference 2.1) at the values its scripts use.
+Json imp_config_with_tower(Json raw, const ModelConfig& decoder, const std::string& tower_dir,
+                           const std::string& origin) {
+  IMP_CHECK_KIND(decoder.kind == ModelKind::text, ErrorKind::usage, "--vision-tower needs a decoder config (model_type "
+                 "phi, qwen2 or phi3); ", origin, " has model_type '", decoder.model_type, "'");
+  const ModelConfig tower = ModelConfig::load(tower_dir);
+  IMP_CHECK_KIND(tower.kind == ModelKind::vision, ErrorKind::usage, "--vision-tower ", tower_dir,
+                 ": not a SigLIP directory (model_type ", tower.model_type, ")");
+  static const std::map<std::string, std::string> imp_type = {{"phi", "imp"}, {"qwen2", "imp_qwen2"}, {"phi3", "imp_phi3"}};
+  raw["model_type"] = imp_type.at(decoder.model_type);
+  raw["architectures"] = Json::array({architecture(raw["model_type"])});
+  raw["mm_vision_tower"] = std::filesystem::absolute(tower_dir).lexically_normal().string();
+  raw["use_mm_proj"] = true;
+  if (!raw.contains("mm_projector_type")) raw["mm_projector_type"] = "mlp2x_gelu";
+  raw["mm_hidden_size"] = tower.vision.hidden_size;
+  if (!raw.contains("mm_vision_select_layer")) raw["mm_vision_select_layer"] = -2;
+  raw["mm_vision_select_feature"] = "patch";
+  raw["mm_use_im_start_end"] = false;
+  raw["mm_use_im_patch_token"] = false;
+  if (!raw.contains("image_aspect_ratio")) raw["image_aspect_ratio"] = "square";
+  if (!raw.contains("tokenizer_padding_side")) raw["tokenizer_padding_side"] = "right";
+  return raw;
+}
+
 }  // namespace
 
 CreateModelResult create_model(const CreateModelOptions& o) {
   IMP_CHECK_KIND(!o.config.empty() && !o.output.empty(), ErrorKind::usage, "create-model: --config and --output are required");
   const torch::ScalarType dtype = parse_dtype(o.dtype);
   Json raw = read_json_file(o.config);
+  if (!o.vision_tower.empty())
+    raw = imp_config_with_tower(raw, ModelConfig::from_json(raw, o.config), o.vision_tower, o.config);
   const ModelConfig config = ModelConfig::from_json(raw, o.config, o.output);
   IMP_CHECK_KIND(o.tokenizer.empty() || config.kind != ModelKind::vision, ErrorKind::usage,
                  "create-model: --tokenizer is for decoders; ", o.config, " is a vision tower");
@@ -109,6 +137,10 @@ CreateModelResult create_model(const CreateModelOptions& o) {
     weights = module_state(*SiglipVisionModel(config.vision, config.vision.num_hidden_layers));
   } else {
     weights = module_state(ImpModel(config).root());
+    if (!o.vision_tower.empty()) {  // the tower stays in its own directory
+      for (auto it = weights.begin(); it != weights.end();)
+        it = it->first.rfind("model.vision_tower.", 0) == 0 ? weights.erase(it) : std::next(it);
+    }
   }
   const std::optional<int64_t> pad = config.kind == ModelKind::vision ? std::nullopt : config.text.pad_token_id;
   init_weights(weights, res.initializer_range, o.seed, pad);
