@@ -5,6 +5,7 @@
 # (SIGUSR1 -> step checkpoints and exits 75 -> scontrol requeue).
 #
 #   tests/demo/scripts_test.sh <repository root>
+# shellcheck disable=SC2015  # "check && pass || fail": pass never fails
 set -uo pipefail
 REPO=$(cd "${1:?usage: scripts_test.sh <repository root>}" && pwd)
 TMP=$(mktemp -d)
