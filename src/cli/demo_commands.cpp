@@ -1,8 +1,119 @@
-// Placeholder registration: the owning area replaces this file with its subcommands.
+// The demo's subcommands: demo-data (synthetic dataset, needs OpenCV), create-model (random model
+// directories) and demo-score (accuracy table of the demo evaluation).
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
 #include "imp/cli/registry.h"
+#include "imp/core/error.h"
+#include "imp/core/fs.h"
+#include "imp/core/json.h"
+#include "imp/demo/create_model.h"
+#include "imp/demo/score.h"
+#ifdef IMP_WITH_OPENCV
+#include "imp/demo/demo_data.h"
+#endif
 
 namespace imp::cli {
+namespace {
 
-void add_demo_commands(CLI::App& /*root*/, Commands& /*out*/) {}
+struct DemoScoreOptions {
+  std::vector<std::string> answers;
+  std::vector<std::string> labels;
+  std::string gt;
+  std::string categories;  // default: categories.json beside --gt, when present
+  bool json = false;
+};
+
+int run_demo_score(const DemoScoreOptions& o) {
+  IMP_CHECK_KIND(o.labels.empty() || o.labels.size() == o.answers.size(), ErrorKind::usage, "demo-score: give one --label per --answers (",
+                 o.answers.size(), " answers files, ", o.labels.size(), " labels)");
+  std::string categories = o.categories;
+  if (categories.empty()) {
+    const std::string beside = join_path(std::filesystem::path(o.gt).parent_path().string(), "categories.json");
+    if (path_exists(beside)) categories = beside;
+  }
+  std::vector<demo::ScoreReport> reports;
+  std::vector<std::string> labels = o.labels;
+  for (size_t i = 0; i < o.answers.size(); ++i) {
+    reports.push_back(demo::score_answers(o.answers[i], o.gt, categories));
+    if (o.labels.empty()) labels.push_back(o.answers.size() == 1 ? "accuracy" : std::filesystem::path(o.answers[i]).stem().string());
+  }
+  if (o.json) {
+    Json out = Json::object();
+    for (size_t i = 0; i < reports.size(); ++i) out[labels[i]] = demo::to_json(reports[i]);
+    std::cout << (reports.size() == 1 ? demo::to_json(reports[0]) : out).dump(2) << "\n";
+  } else {
+    std::cout << demo::format_table(reports, labels);
+    for (size_t i = 0; i < reports.size(); ++i) {
+      if (reports[i].overall.missing > 0)
+        std::cout << labels[i] << ": " << reports[i].overall.missing << " questions have no answer (counted wrong)\n";
+      if (reports[i].extra > 0)
+        std::cout << labels[i] << ": " << reports[i].extra << " answers are for questions not in " << o.gt << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_demo_commands(CLI::App& root, Commands& out) {
+#ifdef IMP_WITH_OPENCV
+  auto data = std::make_shared<demo::DemoDataOptions>();
+  auto* c_data = root.add_subcommand("demo-data", "Write the demo's synthetic shapes dataset (images, stage-1 "
+                                                  "captions, stage-2 conversations, held-out questions)");
+  c_data->add_option("--out", data->out, "output directory")->required();
+  c_data->add_option("--seed", data->seed, "random seed (same seed -> same dataset)")->capture_default_str();
+  c_data->add_option("--train", data->train, "training conversations (about 93% with an image)")->capture_default_str();
+  c_data->add_option("--eval", data->eval, "held-out evaluation questions (one image each)")->capture_default_str();
+  c_data->add_option("--image-size,--image_size", data->image_size, "image width and height in pixels")
+      ->capture_default_str();
+  out.push_back({c_data, [data] {
+                   const auto s = demo::generate_demo_data(*data);
+                   std::cout << "demo-data: " << data->out << ": " << s.train_images << " training images, "
+                             << s.pretrain_samples << " captions (pretrain.json), " << s.finetune_samples
+                             << " conversations (finetune.json: " << s.finetune_kinds.at("single") << " single, "
+                             << (s.finetune_kinds.count("multi") ? s.finetune_kinds.at("multi") : 0) << " multi-turn, "
+                             << (s.finetune_kinds.count("describe") ? s.finetune_kinds.at("describe") : 0)
+                             << " describe, " << (s.finetune_kinds.count("text") ? s.finetune_kinds.at("text") : 0)
+                             << " text-only), " << s.eval_questions << " evaluation questions (eval/)\n";
+                   return 0;
+                 }});
+#endif
+
+  auto create = std::make_shared<demo::CreateModelOptions>();
+  auto* c_create = root.add_subcommand("create-model", "Write a randomly initialised model directory (decoder, "
+                                                       "SigLIP tower or whole Imp model) from a config");
+  c_create->add_option("--config", create->config, "config.json to build (e.g. configs/models/demo-phi2.json)")
+      ->required();
+  c_create->add_option("--output", create->output, "model directory to write")->required();
+  c_create->add_option("--tokenizer", create->tokenizer, "directory with HF tokenizer files to copy (decoders)");
+  c_create->add_option("--vision-tower,--vision_tower", create->vision_tower,
+                       "SigLIP directory: make an Imp model (decoder + this tower + new projector) from a decoder config");
+  c_create->add_option("--seed", create->seed, "random seed (same seed -> identical files)")->capture_default_str();
+  c_create->add_option("--dtype", create->dtype, "float32 | bfloat16 | float16")->capture_default_str();
+  c_create->add_flag("--force", create->force, "overwrite an existing model directory");
+  out.push_back({c_create, [create] {
+                   const auto r = demo::create_model(*create);
+                   std::cout << "create-model: " << create->output << ": " << r.tensors << " tensors, " << r.parameters
+                             << " parameters, N(0, " << r.initializer_range << ") init, seed " << create->seed << "\n"
+                             << r.summary << "\n";
+                   return 0;
+                 }});
+
+  auto score = std::make_shared<DemoScoreOptions>();
+  auto* c_score = root.add_subcommand("demo-score", "Accuracy of demo evaluation answers per category, with "
+                                                    "chance and majority baselines");
+  c_score->add_option("--answers", score->answers, "answers file(s) (JSON Lines, model_vqa_loader format); "
+                                                   "repeat to compare runs")->required();
+  c_score->add_option("--label", score->labels, "column name for each --answers (e.g. before, after)");
+  c_score->add_option("--gt", score->gt, "ground truth (eval/answers_gt.jsonl of demo-data)")->required();
+  c_score->add_option("--categories", score->categories,
+                      "categories.json with chance levels (default: the one beside --gt)");
+  c_score->add_flag("--json", score->json, "print JSON instead of the table");
+  out.push_back({c_score, [score] { return run_demo_score(*score); }});
+}
 
 }  // namespace imp::cli
