@@ -1,6 +1,8 @@
 // The imp executable: binds command-line flags to the options structs of cli/commands.h,
 // dispatches, and is the one place that catches errors and turns them into exit codes.
+#include <algorithm>
 #include <iostream>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
@@ -31,7 +33,22 @@ A SigLIP-only directory needs only pixel_values and returns image_features.)";
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// The deepspeed launcher puts --local_rank=N before the subcommand (`imp --local_rank=0 finetune-lora ...`):
+// move it behind the subcommand name, where the training and dist-check flags accept it.
+std::vector<char*> deepspeed_argv(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  const std::string flag = args.size() > 1 ? args[1] : "";
+  const bool joined = flag.rfind("--local_rank=", 0) == 0 || flag.rfind("--local-rank=", 0) == 0;
+  const bool split = (flag == "--local_rank" || flag == "--local-rank") && args.size() > 2;
+  const size_t n = joined ? 1 : split ? 2 : 0;
+  if (n == 0 || args.size() <= 1 + n) return args;
+  std::rotate(args.begin() + 1, args.begin() + 1 + n, args.begin() + 2 + n);  // subcommand first, then the flag
+  return args;
+}
+
+int main(int argc, char** argv_in) {
+  auto args = deepspeed_argv(argc, argv_in);
+  char** argv = args.data();
   CLI::App app{"imp: train, merge and evaluate Imp multimodal models (SigLIP + projector + Phi-2/Qwen1.5/Phi-3) "
                "on LibTorch " + imp::compat::torch_version()};
   app.require_subcommand(1);
@@ -72,6 +89,30 @@ int main(int argc, char** argv) {
   c_bf->add_option("--iters", bench.iters, "timed iterations")->capture_default_str();
   c_bf->add_option("--threads", bench.threads, "intra-op threads (0 = default)")->capture_default_str();
   c_bf->add_flag("--json", bench.json, "print one JSON line");
+
+  imp::cli::BenchTrainOptions btrain;
+  auto* c_bt = c_bench->add_subcommand("train", "One optimizer step (LoRA / projector / full) of an Imp-shaped model");
+  c_bt->add_option("--arch", btrain.arch, "phi2 | qwen2 | phi3 (released widths)")->capture_default_str();
+  c_bt->add_option("--layers", btrain.layers, "decoder layers")->capture_default_str();
+  c_bt->add_option("--vision-layers", btrain.vision_layers, "SigLIP layers")->capture_default_str();
+  c_bt->add_option("--batch", btrain.batch, "samples per micro-batch")->capture_default_str();
+  c_bt->add_option("--seq", btrain.seq, "text tokens per sample")->capture_default_str();
+  c_bt->add_option("--image", btrain.image, "splice one image per sample")->capture_default_str();
+  c_bt->add_option("--grad-accum", btrain.grad_accum, "micro-batches per optimizer step")->capture_default_str();
+  c_bt->add_option("--mode", btrain.mode, "lora | projector | full")->capture_default_str();
+  c_bt->add_option("--lora-r", btrain.lora_r, "LoRA rank")->capture_default_str();
+  c_bt->add_option("--lora-alpha", btrain.lora_alpha, "LoRA alpha")->capture_default_str();
+  c_bt->add_option("--lora-dropout", btrain.lora_dropout, "LoRA dropout")->capture_default_str();
+  c_bt->add_option("--gradient-checkpointing", btrain.gradient_checkpointing, "recompute decoder layers")
+      ->capture_default_str();
+  c_bt->add_option("--lr", btrain.lr, "AdamW learning rate")->capture_default_str();
+  c_bt->add_option("--dtype", btrain.dtype, "float32 | bfloat16 (autocast)")->capture_default_str();
+  c_bt->add_option("--device", btrain.device, "cpu | cuda")->capture_default_str();
+  c_bt->add_option("--attn-implementation", btrain.attn_implementation, "eager | sdpa | auto")->capture_default_str();
+  c_bt->add_option("--warmup", btrain.warmup, "untimed steps")->capture_default_str();
+  c_bt->add_option("--iters", btrain.iters, "timed steps")->capture_default_str();
+  c_bt->add_option("--threads", btrain.threads, "intra-op threads (0 = default)")->capture_default_str();
+  c_bt->add_flag("--json", btrain.json, "print one JSON line");
 
   imp::cli::TokenizeOptions tokenize;
   auto* c_tok = app.add_subcommand("tokenize", "Encode (or decode) JSON Lines from stdin with an HF tokenizer");
@@ -136,6 +177,7 @@ int main(int argc, char** argv) {
     if (c_inspect->parsed()) return imp::cli::run_inspect(inspect);
     if (c_fwd->parsed()) return imp::cli::run_forward(fwd);
     if (c_bf->parsed()) return imp::cli::run_bench_forward(bench);
+    if (c_bt->parsed()) return imp::cli::run_bench_train(btrain);
     if (c_tok->parsed()) return imp::cli::run_tokenize(tokenize);
     // Deepest parsed command first, so `eval score` wins over `eval`.
     for (auto it = commands.rbegin(); it != commands.rend(); ++it)

@@ -1,6 +1,7 @@
 // `imp bench forward`: forward and forward+backward time of an Imp-shaped model (real widths,
-// reduced depth, random weights). bench/forward_bench.py times the same model in Python PyTorch;
-// bench/run_forward_bench.sh runs both and prints the ratio.
+// reduced depth, random weights); `imp bench train`: one optimizer step of the same model as Imp trains
+// it (LoRA / projector / full). bench/forward_bench.py and bench/train_bench.py time the same in Python
+// PyTorch; bench/run_*_bench.sh run both and print the ratios.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -12,6 +13,11 @@
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
 #include "imp/models/imp_model.h"
+#include "imp/models/lora.h"
+#include "imp/nn/autocast.h"
+#include "imp/nn/layers.h"
+#include "imp/train/optimizer.h"
+#include "imp/train/train_model.h"
 
 namespace imp::cli {
 namespace {
@@ -49,32 +55,44 @@ double time_it(int warmup, int iters, const torch::Device& dev, F&& f) {
 
 }  // namespace
 
+// The Imp-shaped model of both benchmarks: released widths, `layers` decoder layers, so400m SigLIP cut to
+// `vision_layers` layers, mlp2x_gelu projector, random weights.
+std::unique_ptr<ImpModel> bench_model(const std::string& arch, int layers, int vision_layers) {
+  torch::manual_seed(0);
+  Json j = decoder_json(arch, layers);
+  j["mm_projector_type"] = "mlp2x_gelu";
+  j["mm_vision_select_layer"] = -2;
+  j["vision_tower_config"] = {{"num_hidden_layers", vision_layers + 1}};  // so400m widths, one dropped
+  return std::make_unique<ImpModel>(ModelConfig::from_json(j, "bench config"));
+}
+
+ImpInputs bench_inputs(ImpModel& model, int batch, int seq, bool image, const torch::Device& dev,
+                       torch::ScalarType pixel_dtype) {
+  const auto& t = model.config().text;
+  ImpInputs in;
+  in.input_ids = torch::randint(0, t.vocab_size, {batch, seq}, torch::TensorOptions().dtype(torch::kInt64));
+  if (image) {
+    in.input_ids.select(1, 1).fill_(kImageTokenIndex);
+    const auto& v = model.config().vision;
+    in.pixel_values = torch::randn({batch, 3, v.image_size, v.image_size}).to(dev, pixel_dtype);
+  }
+  in.input_ids = in.input_ids.to(dev);
+  in.labels = in.input_ids.clone();
+  return in;
+}
+
 int run_bench_forward(const BenchForwardOptions& o) {
   IMP_CHECK_KIND(o.layers >= 1 && o.vision_layers >= 1 && o.batch >= 1 && o.seq >= 2 && o.iters >= 1,
                  ErrorKind::usage, "bench: --layers, --vision-layers, --batch, --iters must be >= 1 and --seq >= 2");
   if (o.threads > 0) torch::set_num_threads(o.threads);
-  torch::manual_seed(0);
-  Json j = decoder_json(o.arch, o.layers);
-  j["mm_projector_type"] = "mlp2x_gelu";
-  j["mm_vision_select_layer"] = -2;
-  j["vision_tower_config"] = {{"num_hidden_layers", o.vision_layers + 1}};  // so400m widths, one dropped
-  ImpModel model(ModelConfig::from_json(j, "bench config"));
+  auto model_ptr = bench_model(o.arch, o.layers, o.vision_layers);
+  ImpModel& model = *model_ptr;
   const auto dev = parse_device(o.device);
   const auto dtype = parse_dtype(o.dtype);
   check_dtype_supported(dtype, dev);
   model.root().to(dev, dtype);
   model.set_attention_impl(nn::parse_attention_impl(o.attn_implementation));
-
-  const auto& t = model.config().text;
-  ImpInputs in;
-  in.input_ids = torch::randint(0, t.vocab_size, {o.batch, o.seq}, torch::TensorOptions().dtype(torch::kInt64));
-  if (o.image) {
-    in.input_ids.select(1, 1).fill_(kImageTokenIndex);
-    const auto& v = model.config().vision;
-    in.pixel_values = torch::randn({o.batch, 3, v.image_size, v.image_size}).to(dev, dtype);
-  }
-  in.input_ids = in.input_ids.to(dev);
-  in.labels = in.input_ids.clone();
+  const ImpInputs in = bench_inputs(model, o.batch, o.seq, o.image, dev, dtype);
   const int64_t tokens = o.batch * (o.seq + (o.image ? model.config().vision.num_patches() - 1 : 0));
 
   model.root().eval();
@@ -105,6 +123,94 @@ int run_bench_forward(const BenchForwardOptions& o) {
               << "  forward           " << fwd << " s  (" << tokens / fwd << " tokens/s)\n"
               << "  forward+backward  " << fwd_bwd << " s  (" << tokens / fwd_bwd << " tokens/s)\n"
               << "  peak RSS          " << peak_rss_mib() << " MiB\n";
+  }
+  return 0;
+}
+
+int run_bench_train(const BenchTrainOptions& o) {
+  IMP_CHECK_KIND(o.layers >= 1 && o.vision_layers >= 1 && o.batch >= 1 && o.seq >= 2 && o.iters >= 1 &&
+                     o.grad_accum >= 1 && o.lora_r >= 1 && o.warmup >= 0,
+                 ErrorKind::usage, "bench train: --layers, --vision-layers, --batch, --iters, --grad-accum, --lora-r "
+                 "must be >= 1, --warmup >= 0 and --seq >= 2");
+  IMP_CHECK_KIND(o.mode == "lora" || o.mode == "projector" || o.mode == "full", ErrorKind::usage,
+                 "bench train: --mode must be lora, projector or full");
+  IMP_CHECK_KIND(o.dtype == "float32" || o.dtype == "bfloat16", ErrorKind::usage,
+                 "bench train: --dtype float32 (fp32 weights) or bfloat16 (fp32 weights + bf16 autocast)");
+  if (o.threads > 0) torch::set_num_threads(o.threads);
+  const auto dev = parse_device(o.device);
+  auto model_ptr = bench_model(o.arch, o.layers, o.vision_layers);
+  ImpModel& model = *model_ptr;
+  model.set_attention_impl(nn::parse_attention_impl(o.attn_implementation));
+  torch::nn::Module& root = model.root();
+  for (auto& p : root.parameters()) p.set_requires_grad(false);
+  if (o.mode == "lora") {
+    for (const auto& path : lora_targets(root, train::find_all_linear_names(root),
+                                         {"model.vision_tower.", "model.mm_projector."}))
+      dynamic_cast<nn::LinearImpl*>(root.named_modules()[path].get())->add_lora(o.lora_r, o.lora_alpha, o.lora_dropout);
+  }
+  model.lm->gradient_checkpointing = o.gradient_checkpointing;
+  root.to(dev);
+  std::vector<train::NamedParam> trainable;
+  std::vector<torch::Tensor> params;
+  for (auto& item : root.named_parameters()) {
+    const std::string& n = item.key();
+    const bool proj = n.rfind("model.mm_projector.", 0) == 0, tower = n.rfind("model.vision_tower.", 0) == 0;
+    const bool lora = n.find(".lora_") != std::string::npos;
+    if (!(proj || (o.mode == "lora" && lora) || (o.mode == "full" && !tower))) continue;
+    item.value().set_requires_grad(true);
+    trainable.push_back({n, item.value(), 0});
+    params.push_back(item.value());
+  }
+  train::AdamW opt(trainable, {{"all", o.lr, 0.0}});
+  root.train();
+
+  std::vector<ImpInputs> micro;
+  for (int k = 0; k < o.grad_accum; ++k) micro.push_back(bench_inputs(model, o.batch, o.seq, o.image, dev, torch::kFloat32));
+  const int64_t patches = model.config().vision.num_patches();
+  const int64_t samples = static_cast<int64_t>(o.batch) * o.grad_accum;
+  const int64_t tokens = samples * (o.image ? o.seq - 1 + patches : o.seq);
+  double last_loss = 0;
+  const double step_s = time_it(o.warmup, o.iters, dev, [&] {
+    opt.zero_grad();
+    double total = 0;
+    for (auto& in : micro) {
+      torch::Tensor loss;
+      {
+        nn::AutocastGuard autocast(o.dtype == "bfloat16", dev.type(), torch::kBFloat16);
+        loss = model.forward(in).loss / o.grad_accum;
+      }
+      loss.backward();
+      total += loss.item<double>();
+    }
+    last_loss = total;
+    train::clip_grad_norm(params, 1.0);
+    opt.step(1.0);
+  });
+  int64_t n_params = 0, n_trainable = 0;
+  for (const auto& p : root.parameters()) n_params += p.numel();
+  for (const auto& p : params) n_trainable += p.numel();
+  Json r = {{"impl", "imp"}, {"arch", o.arch}, {"mode", o.mode}, {"layers", o.layers},
+            {"vision_layers", o.vision_layers}, {"batch", o.batch}, {"seq", o.seq}, {"image", o.image},
+            {"grad_accum", o.grad_accum}, {"dtype", o.dtype}, {"gradient_checkpointing", o.gradient_checkpointing},
+            {"device", dev.str()}, {"threads", torch::get_num_threads()}, {"params", n_params},
+            {"trainable_params", n_trainable}, {"tokens_per_step", tokens}, {"samples_per_step", samples},
+            {"iters", o.iters}, {"warmup", o.warmup}, {"step_ms", step_s * 1e3}, {"tokens_per_s", tokens / step_s},
+            {"samples_per_s", samples / step_s}, {"peak_rss_mb", peak_rss_mib()}, {"last_loss", last_loss},
+            {"torch", compat::torch_version()}};
+  if (o.lora_r && o.mode == "lora") r["lora_r"] = o.lora_r;
+  if (dev.is_cuda()) {
+    // 6 N FLOP per token against the dense bf16 peak of an H100 SXM (989 TFLOP/s), tf32-off fp32 67 TFLOP/s.
+    const double peak = o.dtype == "bfloat16" ? 989e12 : 67e12;
+    r["mfu"] = 6.0 * static_cast<double>(n_params) * (tokens / step_s) / peak;
+  }
+  if (o.json) {
+    std::cout << r.dump() << "\n";
+  } else {
+    std::cout << std::fixed << std::setprecision(3) << "imp bench train: " << o.arch << " x" << o.layers << " layers (+SigLIP x"
+              << o.vision_layers << "), mode " << o.mode << ", " << n_trainable / 1e6 << "M of " << n_params / 1e6
+              << "M params trainable, " << tokens << " tokens/step, " << o.dtype << ", " << torch::get_num_threads()
+              << " threads\n  step " << step_s << " s  (" << tokens / step_s << " tokens/s, " << samples / step_s
+              << " samples/s)\n  peak RSS " << peak_rss_mib() << " MiB\n";
   }
   return 0;
 }

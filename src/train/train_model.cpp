@@ -246,6 +246,15 @@ StateDict cpu_contiguous(const StateDict& sd) {
   return out;
 }
 
+// The same tensors as a torch.save()-compatible file, for Python Imp, which torch.load()s
+// mm_projector.bin and non_lora_trainables.bin (imp itself reads only the .safetensors).
+void save_torch_pickle(const std::string& path, const StateDict& sd) {
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (const auto& [k, t] : sd) dict.insert(k, t);
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  atomic_write(path, std::string(bytes.begin(), bytes.end()));
+}
+
 }  // namespace
 
 void save_stage_outputs(const TrainModel& tm, const TrainArgs& a, Stage stage, const std::string& dir) {
@@ -255,6 +264,7 @@ void save_stage_outputs(const TrainModel& tm, const TrainArgs& a, Stage stage, c
     StateDict sd;
     for (auto& item : m.projector->named_parameters()) sd.emplace(kProjectorPrefix + item.key(), item.value());
     save_safetensors(join_path(dir, "mm_projector.safetensors"), cpu_contiguous(sd));
+    save_torch_pickle(join_path(dir, "mm_projector.bin"), cpu_contiguous(sd));
     return;
   }
   if (stage == Stage::finetune_lora) {
@@ -265,6 +275,7 @@ void save_stage_outputs(const TrainModel& tm, const TrainArgs& a, Stage stage, c
     }
     save_safetensors(join_path(dir, "adapter_model.safetensors"), cpu_contiguous(lora));
     save_safetensors(join_path(dir, "non_lora_trainables.safetensors"), cpu_contiguous(rest));
+    save_torch_pickle(join_path(dir, "non_lora_trainables.bin"), cpu_contiguous(rest));
     Json targets = Json::array();
     for (const auto& t : tm.lora_targets) targets.push_back(t);
     // peft 0.11 LoraConfig fields (older PEFT versions ignore none of these: they are the 0.11 schema).

@@ -354,5 +354,59 @@ TEST_F(Train, Bf16AutocastResumesExactly) {
   EXPECT_NEAR(metrics(a)[0].at("loss").get<double>(), g.at("steps")[0].at("loss").get<double>(), 0.05);
 }
 
+// NUM-3: rank 1 only gets samples whose answer is cut off by model_max_length (every label ignored):
+// no NaN, and rank 0's update equals a 1-rank run without those samples.
+TEST_F(Train, AllIgnoredMicroBatchOnOneRankContributesNothing) {
+  const Json data = read_json_file(data_path("train/data.json"));
+  std::string words;
+  for (int i = 0; i < 200; ++i) words += " word";
+  const Json masked = {{"id", "long"}, {"image", data[0].at("image")},
+                       {"conversations", {{{"from", "human"}, {"value", "<image>\n" + words}},
+                                          {{"from", "gpt"}, {"value", "lost"}}}}};
+  write_json_file(dir_ + "/mixed.json", Json::array({data[0], masked, data[1], masked}));
+  write_json_file(dir_ + "/clean.json", Json::array({data[0], data[1]}));
+  auto flags = [&](const std::string& o, const std::string& file) {
+    std::string f = lora_flags(o, 2);
+    f.replace(f.find("--per_device_train_batch_size 2 --gradient_accumulation_steps 2"), 63,
+              "--per_device_train_batch_size 1 --gradient_accumulation_steps 1");
+    f.replace(f.find(data_path("train/data.json")), data_path("train/data.json").size(), dir_ + "/" + file);
+    return f;
+  };
+  auto r = run_imp(two_ranks(flags(out("mixed"), "mixed.json")));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp(flags(out("clean"), "clean.json"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto mm = metrics(out("mixed")), mc = metrics(out("clean"));
+  ASSERT_EQ(mm.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(std::isfinite(mm[i].at("loss").get<double>()));
+    EXPECT_NEAR(mm[i].at("loss").get<double>(), mc[i].at("loss").get<double>(), 1e-6) << "step " << i + 1;
+    EXPECT_EQ(mm[i].at("skipped_steps"), 0);
+  }
+  const auto a = load_safetensors(out("mixed") + "/adapter_model.safetensors");
+  const auto b = load_safetensors(out("clean") + "/adapter_model.safetensors");
+  for (const auto& [name, t] : b) EXPECT_TRUE(check_close(a.at(name), t, 1e-5, name));
+}
+
+// Full finetune writes a complete HF model directory that imp loads back.
+TEST_F(Train, FullFinetuneWritesAModelDirectory) {
+  const auto o = out("full");
+  std::string f = lora_flags(o, 2);
+  f.replace(0, std::string("finetune-lora").size(), "finetune");
+  f.replace(f.find(" --lora_weight_path"), std::string(" --lora_weight_path ").size() + data_path("train/lora_init").size(), "");
+  f.replace(f.find(" --lora_r 4 --lora_alpha 8 --lora_dropout 0"), 43, "");
+  auto r = run_imp(f);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* file : {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json"})
+    EXPECT_TRUE(fs::exists(o + "/" + file)) << file;
+  const auto before = load_model_dir(model_dir("train_phi2")), after = load_model_dir(o);
+  EXPECT_EQ(before.size(), after.size());
+  EXPECT_FALSE(torch::equal(before.at("model.layers.0.mlp.fc1.weight"), after.at("model.layers.0.mlp.fc1.weight")));
+  EXPECT_TRUE(torch::equal(before.at("model.vision_tower.vision_tower.vision_model.embeddings.patch_embedding.weight"),
+                           after.at("model.vision_tower.vision_tower.vision_model.embeddings.patch_embedding.weight")));
+  r = run_imp("inspect " + o);
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
 }  // namespace
 }  // namespace imp::test

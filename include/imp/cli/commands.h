@@ -39,4 +39,29 @@ struct BenchForwardOptions {
 };
 int run_bench_forward(const BenchForwardOptions& o);
 
+// Flags and defaults of bench/train_bench.py.
+struct BenchTrainOptions {
+  std::string arch = "phi2";
+  int layers = 2;
+  int vision_layers = 2;
+  int batch = 1;
+  int seq = 128;
+  bool image = true;
+  int grad_accum = 1;
+  std::string mode = "lora";     // lora | projector | full
+  int lora_r = 64;
+  double lora_alpha = 16.0;
+  double lora_dropout = 0.05;
+  bool gradient_checkpointing = false;
+  double lr = 2e-4;
+  std::string dtype = "float32";  // float32 | bfloat16 (fp32 weights + bf16 autocast)
+  std::string device = "cpu";
+  std::string attn_implementation = "eager";
+  int warmup = 1;
+  int iters = 3;
+  int threads = 0;
+  bool json = false;
+};
+int run_bench_train(const BenchTrainOptions& o);
+
 }  // namespace imp::cli

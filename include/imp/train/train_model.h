@@ -40,6 +40,7 @@ void load_trainable_state(TrainModel& tm, const StateDict& sd, const std::string
 // Final artefacts (rank 0), written atomically into `dir` (which must exist):
 //  pretrain: mm_projector.safetensors (model.mm_projector.*) + config.json
 //  finetune-lora: adapter_config.json, adapter_model.safetensors, non_lora_trainables.safetensors, config.json
+//  (mm_projector.bin / non_lora_trainables.bin too: the same tensors for Python Imp's torch.load)
 //  finetune: HF model directory (sharded safetensors + index, config.json, generation_config.json, tokenizer)
 void save_stage_outputs(const TrainModel& tm, const TrainArgs& a, Stage stage, const std::string& dir);
 
