@@ -211,5 +211,27 @@ TEST(DistIntegration, UnreachableMasterFailsInTime) {
   expect_fails_in_time(*r1, "could not reach the TCPStore at 192.0.2.1:29500");
 }
 
+// The real torchrun contract (Debian's python3-torch): static rendezvous = TORCHELASTIC_USE_AGENT_STORE=True,
+// every rank a client of the agent's store under /worker/attempt_<n>. Rank 1 fails on attempt 0; torchrun
+// restarts both; attempt 1 must rendezvous on fresh keys (without the prefix it would see attempt 0's).
+TEST(DistIntegration, TorchrunAgentStoreAndRestart) {
+  const char* torchrun = "/usr/bin/torchrun";
+  if (access(torchrun, X_OK) != 0) GTEST_SKIP() << "no " << torchrun << " (Debian python3-torch)";
+  // Debian's torchrun 1.13 on Python 3.11 fails on its default --redirects 0 (IntFlag iteration); 1 works.
+  ChildProcess run({torchrun, "--no_python", "--redirects", "1", "--tee", "1", "--nproc_per_node", "2",
+                    "--max_restarts", "1", "--monitor_interval", "0.2", "--master_port", std::to_string(free_port()),
+                    IMP_BINARY, "dist-check", "--size-mb", "0.25", "--iters", "1", "--dist_timeout", "10",
+                    "--fail_rank", "1", "--fail_attempt", "0"},
+                   clean_environment());
+  const auto code = run.wait(seconds(90));
+  ASSERT_TRUE(code.has_value()) << run.log();
+  if (*code != 0 && contains(run.err(), "No module named")) GTEST_SKIP() << "torchrun without its Python torch";
+  ASSERT_EQ(*code, 0) << run.log();
+  EXPECT_TRUE(contains(run.out(), "rank 1/2 (local 1/2) via torchrun, rendezvous 127.0.0.1:")) << run.log();
+  EXPECT_TRUE(contains(run.out(), "(agent store, attempt 1), backend gloo")) << run.log();
+  EXPECT_TRUE(contains(run.err(), "rank 1 fails on purpose (--fail_rank, attempt 0)")) << run.log();
+  EXPECT_TRUE(contains(run.out(), "dist-check: OK (2 ranks)")) << run.log();
+}
+
 }  // namespace
 }  // namespace imp::test
