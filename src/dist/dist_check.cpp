@@ -149,6 +149,10 @@ int run_dist_check(const DistCheckOptions& o) {
                    pg->rank(), ", expected ", pg->size());
   }
 
+  if (o.hold_seconds > 0) {
+    std::printf("dist-check: rank %d checks passed, holding for %g s\n", pg->rank(), o.hold_seconds);
+    std::fflush(stdout);
+  }
   const auto hold_start = Clock::now();
   while (std::chrono::duration<double>(Clock::now() - hold_start).count() < o.hold_seconds) {
     pg->barrier("dist-check hold");

@@ -98,7 +98,9 @@ void check_membership(c10d::Store& store, const LaunchInfo& info, std::chrono::m
     throw Error(str("rendezvous failed: rank 0 hosts the TCPStore at ", info.master_addr, ":", info.master_port,
                     " but rank(s) ", missing, " of WORLD_SIZE=", info.world_size, " did not join within ",
                     seconds(timeout), " s\nhint: start all ranks with the same MASTER_ADDR/MASTER_PORT (reachable "
-                    "from every node); --dist_timeout sets how long to wait"),
+                    "from every node); --dist_timeout sets how long to wait",
+                    info.launcher == "slurm" ? "; under Slurm start imp with srun (one task per device), or one "
+                                               "'imp launch --nnodes auto' per node" : ""),
                 ErrorKind::io);
   }
   for (int peer = 1; peer < info.world_size; ++peer) {
