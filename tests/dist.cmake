@@ -2,7 +2,7 @@
 imp_add_test(NAME imp_dist_unit_tests LABELS unit NO_TORCH LIBS imp_dist_launch SRCS
   dist/launch_env_test.cpp
 )
-imp_add_test(NAME imp_dist_integration_tests LABELS integration NO_TORCH LIBS imp_format SRCS
+imp_add_test(NAME imp_dist_integration_tests LABELS integration NO_TORCH LIBS imp_dist_launch SRCS
   dist/dist_integration_test.cpp
 )
 add_dependencies(imp_dist_integration_tests imp)

@@ -61,6 +61,11 @@ void add_launch_command(CLI::App& root, Commands& out) {
       ->capture_default_str();
   d->add_option("--device", check->device, "cpu (Gloo) | cuda (NCCL, cuda:<local rank>)")->capture_default_str();
   d->add_option("--local_rank,--local-rank", check->local_rank, "set by the deepspeed launcher");
+  d->add_option("--fail_rank,--fail-rank", check->fail_rank,
+                "fault injection: this rank exits with code 3 after the rendezvous (launcher tests)");
+  d->add_option("--fail_attempt,--fail-attempt", check->fail_attempt,
+                "... only on this restart count (TORCHELASTIC_RESTART_COUNT / SLURM_RESTART_COUNT)")
+      ->capture_default_str();
   out.push_back({d, [check] { return dist::run_dist_check(*check); }});
 }
 

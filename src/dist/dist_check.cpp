@@ -125,6 +125,11 @@ int run_dist_check(const DistCheckOptions& o) {
   std::printf("dist-check: %s, backend %s, device %s\n", describe(info).c_str(), pg->backend().c_str(),
               device.str().c_str());
   std::fflush(stdout);
+  if (o.fail_rank == info.rank && o.fail_attempt == info.restart_count) {
+    std::fprintf(stderr, "dist-check: rank %d fails on purpose (--fail_rank, attempt %d)\n", info.rank,
+                 info.restart_count);
+    return 3;
+  }
 
   check_collectives(*pg, device);
 
@@ -144,6 +149,10 @@ int run_dist_check(const DistCheckOptions& o) {
                    pg->rank(), ", expected ", pg->size());
   }
 
+  if (o.hold_seconds > 0) {
+    std::printf("dist-check: rank %d checks passed, holding for %g s\n", pg->rank(), o.hold_seconds);
+    std::fflush(stdout);
+  }
   const auto hold_start = Clock::now();
   while (std::chrono::duration<double>(Clock::now() - hold_start).count() < o.hold_seconds) {
     pg->barrier("dist-check hold");

@@ -41,24 +41,6 @@ bool is_launcher_variable(const std::string& name) {
   return name.rfind("TORCHELASTIC_", 0) == 0;
 }
 
-// A TCP port that is free right now (the rank-0 store binds it moments later).
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  IMP_CHECK_KIND(fd >= 0, ErrorKind::io, "imp launch: socket() failed: ", std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_ANY);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  const int err = errno;
-  close(fd);
-  IMP_CHECK_KIND(ok, ErrorKind::io, "imp launch: could not find a free port: ", std::strerror(err),
-                 "; pass --master_port");
-  return ntohs(addr.sin_port);
-}
-
 std::string self_executable() {
   char buf[4096];
   const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
@@ -80,6 +62,23 @@ void signal_all(std::vector<Child>& children, int sig) {
 }
 
 }  // namespace
+
+int free_tcp_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  IMP_CHECK_KIND(fd >= 0, ErrorKind::io, "imp launch: socket() failed: ", std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  const int err = errno;
+  close(fd);
+  IMP_CHECK_KIND(ok, ErrorKind::io, "imp launch: could not find a free port: ", std::strerror(err),
+                 "; pass --master_port");
+  return ntohs(addr.sin_port);
+}
 
 LaunchPlan plan_launch(const LaunchOptions& o, const std::map<std::string, std::string>& env) {
   IMP_CHECK_KIND(!o.command.empty(), kUsage,
@@ -158,7 +157,7 @@ std::vector<std::string> child_environment(const LaunchPlan& plan, int local_ran
 int run_launch(const LaunchOptions& options) {
   const auto parent_env = environ_map();
   LaunchPlan plan = plan_launch(options, parent_env);
-  if (plan.master_port == 0) plan.master_port = free_port();
+  if (plan.master_port == 0) plan.master_port = free_tcp_port();  // rank 0 binds it moments later
 
   // Everything the children need is built before fork (the child only calls async-signal-safe functions).
   const std::string exe = self_executable();

@@ -58,26 +58,54 @@ c10::intrusive_ptr<c10d::Store> connect_store(const LaunchInfo& info, std::chron
     return c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(info.restart_count), store);
   }
   opts.isServer = info.rank == 0;
-  opts.waitWorkers = true;  // rank 0 returns once all WORLD_SIZE ranks have connected, or throws at the timeout
+  opts.waitWorkers = false;  // check_membership waits for the ranks, with a clear message on timeout
   opts.multiTenant = true;
   return c10::make_intrusive<c10d::TCPStore>(info.master_addr, opts);
 }
 
-// Every rank publishes its WORLD_SIZE and claims its RANK, so mismatched launches fail with a clear message
-// instead of a backend timeout.
-void check_membership(c10d::Store& store, const LaunchInfo& info) {
+// Rank 0 publishes its WORLD_SIZE and waits for every other rank to publish theirs (bounded by the timeout;
+// LibTorch 1.13's own wait for clients gives up silently), so a missing rank, a duplicate RANK or a WORLD_SIZE
+// mismatch fails with a clear message instead of a backend timeout. A rank reads rank 0's value before it
+// publishes its own, so it has its answer even when rank 0 stops at once.
+void check_membership(c10d::Store& store, const LaunchInfo& info, std::chrono::milliseconds timeout) {
   auto bytes = [](const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); };
   auto text = [](const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); };
-  const std::string me = std::to_string(info.rank);
-  IMP_CHECK_KIND(store.add("imp/rank_claims/" + me, 1) == 1, ErrorKind::usage, "two processes were started with RANK=",
-                 info.rank, " (WORLD_SIZE=", info.world_size, "); every rank needs its own RANK in [0, WORLD_SIZE)");
-  store.set("imp/world_size/" + me, bytes(std::to_string(info.world_size)));
-  const int first = info.rank == 0 ? 1 : 0, last = info.rank == 0 ? info.world_size : 1;
-  for (int peer = first; peer < last; ++peer) {
-    const std::string theirs = text(store.get("imp/world_size/" + std::to_string(peer)));  // waits, bounded
-    IMP_CHECK_KIND(theirs == std::to_string(info.world_size), ErrorKind::usage, "WORLD_SIZE mismatch: rank ",
-                   info.rank, " has WORLD_SIZE=", info.world_size, " but rank ", peer, " has WORLD_SIZE=", theirs,
-                   "; start every rank with the same WORLD_SIZE");
+  auto key = [](int rank) { return "imp/world_size/" + std::to_string(rank); };
+  const std::string mine = std::to_string(info.world_size);
+  auto mismatch = [&](int peer, const std::string& theirs) {
+    return Error(str("WORLD_SIZE mismatch: rank ", info.rank, " has WORLD_SIZE=", mine, " but rank ", peer,
+                     " has WORLD_SIZE=", theirs, "; start every rank with the same WORLD_SIZE"),
+                 ErrorKind::usage);
+  };
+  IMP_CHECK_KIND(store.add("imp/rank_claims/" + std::to_string(info.rank), 1) == 1, ErrorKind::usage,
+                 "two processes were started with RANK=", info.rank, " (WORLD_SIZE=", info.world_size,
+                 "); every rank needs its own RANK in [0, WORLD_SIZE)");
+  if (info.rank != 0) {
+    const std::string theirs = text(store.get(key(0)));  // rank 0 set it when it started the store
+    store.set(key(info.rank), bytes(mine));                // also on a mismatch: rank 0 reports it too
+    if (theirs != mine) throw mismatch(0, theirs);
+    return;
+  }
+  store.set(key(0), bytes(mine));
+  std::vector<std::string> keys;
+  for (int peer = 1; peer < info.world_size; ++peer) keys.push_back(key(peer));
+  try {
+    store.wait(keys, timeout);
+  } catch (const std::exception&) {
+    std::string missing;
+    for (int peer = 1; peer < info.world_size; ++peer)
+      if (!store.check({key(peer)})) missing += (missing.empty() ? "" : ", ") + std::to_string(peer);
+    throw Error(str("rendezvous failed: rank 0 hosts the TCPStore at ", info.master_addr, ":", info.master_port,
+                    " but rank(s) ", missing, " of WORLD_SIZE=", info.world_size, " did not join within ",
+                    seconds(timeout), " s\nhint: start all ranks with the same MASTER_ADDR/MASTER_PORT (reachable "
+                    "from every node); --dist_timeout sets how long to wait",
+                    info.launcher == "slurm" ? "; under Slurm start imp with srun (one task per device), or one "
+                                               "'imp launch --nnodes auto' per node" : ""),
+                ErrorKind::io);
+  }
+  for (int peer = 1; peer < info.world_size; ++peer) {
+    const std::string theirs = text(store.get(key(peer)));
+    if (theirs != mine) throw mismatch(peer, theirs);
   }
 }
 
@@ -216,7 +244,7 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const LaunchInfo& info, const
                 ErrorKind::io);
   }
   try {
-    check_membership(*impl->store, info);
+    check_membership(*impl->store, info, timeout);
     impl->backend = make_backend(impl->store, info, device, timeout);
   } catch (const Error&) {
     throw;

@@ -2,9 +2,7 @@
 // captured to files, waited for with a deadline, always reaped (no zombies left by a failing test).
 #pragma once
 
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,40 +17,26 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "imp/dist/launch_env.h"
+#include "imp/dist/launcher.h"
 
 namespace imp::test {
 
 // This process's environment without the variables of any launcher the tests may run under.
 inline std::map<std::string, std::string> clean_environment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e; ++e) {
-    const std::string kv(*e);
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string k = kv.substr(0, eq);
-    static const char* const kDrop[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "LOCAL_SIZE",
-                                        "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT", "IMP_LAUNCHER", "CROSS_RANK"};
-    bool drop = k.rfind("SLURM_", 0) == 0 || k.rfind("TORCHELASTIC_", 0) == 0;
-    for (const char* d : kDrop) drop = drop || k == d;
-    if (!drop) env[k] = kv.substr(eq + 1);
+  auto env = dist::environ_map();
+  static const char* const kDrop[] = {"RANK",       "WORLD_SIZE",  "LOCAL_RANK",   "LOCAL_WORLD_SIZE", "LOCAL_SIZE",
+                                      "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT", "IMP_LAUNCHER",     "CROSS_RANK"};
+  for (auto it = env.begin(); it != env.end();) {
+    bool drop = it->first.rfind("SLURM_", 0) == 0 || it->first.rfind("TORCHELASTIC_", 0) == 0;
+    for (const char* d : kDrop) drop = drop || it->first == d;
+    it = drop ? env.erase(it) : std::next(it);
   }
   env["OMP_NUM_THREADS"] = "1";
   return env;
 }
 
-inline int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_ANY);
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    std::abort();
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+inline int free_port() { return dist::free_tcp_port(); }
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path);

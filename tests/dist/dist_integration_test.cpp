@@ -18,7 +18,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr int kTimeoutS = 4;      // --dist_timeout of the failure tests
+constexpr int kTimeoutS = 3;      // --dist_timeout of the failure tests
 constexpr double kMarginS = 6;    // process start-up, LibTorch load, teardown
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -93,9 +93,8 @@ TEST(DistIntegration, DeadPeerFailsTheSurvivorInTime) {
   const int port = free_port();
   auto r0 = start_rank(0, 2, port, timeout_flags(60));
   auto r1 = start_rank(1, 2, port, timeout_flags(60));
-  ASSERT_TRUE(r0->wait_for_output("dist-check: rank 0/2", seconds(30))) << r0->log();
-  ASSERT_TRUE(r1->wait_for_output("dist-check: rank 1/2", seconds(30))) << r1->log();
-  std::this_thread::sleep_for(milliseconds(500));  // into the hold loop
+  ASSERT_TRUE(r0->wait_for_output("rank 0 checks passed, holding", seconds(30))) << r0->log();
+  ASSERT_TRUE(r1->wait_for_output("rank 1 checks passed, holding", seconds(30))) << r1->log();
   ASSERT_EQ(kill(r1->pid(), SIGKILL), 0);
   ASSERT_EQ(r1->wait(seconds(5)), 128 + SIGKILL);
   const auto t0 = std::chrono::steady_clock::now();
@@ -111,9 +110,8 @@ TEST(DistIntegration, HungPeerTimesOut) {
   const int port = free_port();
   auto r0 = start_rank(0, 2, port, timeout_flags(60));
   auto r1 = start_rank(1, 2, port, timeout_flags(60));
-  ASSERT_TRUE(r0->wait_for_output("dist-check: rank 0/2", seconds(30))) << r0->log();
-  ASSERT_TRUE(r1->wait_for_output("dist-check: rank 1/2", seconds(30))) << r1->log();
-  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_TRUE(r0->wait_for_output("rank 0 checks passed, holding", seconds(30))) << r0->log();
+  ASSERT_TRUE(r1->wait_for_output("rank 1 checks passed, holding", seconds(30))) << r1->log();
   ASSERT_EQ(kill(r1->pid(), SIGSTOP), 0);
   const auto t0 = std::chrono::steady_clock::now();
   const auto code = r0->wait(milliseconds(static_cast<int>((kTimeoutS + kMarginS) * 1000)));
@@ -123,7 +121,7 @@ TEST(DistIntegration, HungPeerTimesOut) {
   EXPECT_EQ(*code, 4) << r0->log();
   EXPECT_GE(waited, kTimeoutS - 1.0) << "failed before the timeout: " << r0->log();
   EXPECT_TRUE(contains(r0->err(), "collective barrier ('dist-check hold') failed")) << r0->log();
-  EXPECT_TRUE(contains(r0->err(), "timeout 4 s")) << r0->log();
+  EXPECT_TRUE(contains(r0->err(), "timeout 3 s")) << r0->log();
 }
 
 // FT-4 under imp launch: a rank SIGKILLed -> the launcher stops the other and exits 128 + 9; nothing left.
@@ -132,8 +130,8 @@ TEST(DistIntegration, LaunchStopsTheOtherRanksWhenOneDies) {
                        "--", "dist-check", "--size-mb", "0.25", "--iters", "2", "--dist_timeout", "20",
                        "--hold_seconds", "60"},
                       clean_environment());
-  ASSERT_TRUE(launch.wait_for_output("dist-check: rank 1/2", seconds(30))) << launch.log();
-  ASSERT_TRUE(launch.wait_for_output("dist-check: rank 0/2", seconds(30))) << launch.log();
+  ASSERT_TRUE(launch.wait_for_output("rank 1 checks passed, holding", seconds(30))) << launch.log();
+  ASSERT_TRUE(launch.wait_for_output("rank 0 checks passed, holding", seconds(30))) << launch.log();
   const auto ranks = children_of(launch.pid());
   ASSERT_EQ(ranks.size(), 2u) << launch.log();
   ASSERT_EQ(kill(*ranks.rbegin(), SIGKILL), 0);
@@ -151,8 +149,8 @@ TEST(DistIntegration, LaunchForwardsSignals) {
     ChildProcess launch({IMP_BINARY, "launch", "--nproc_per_node", "2", "--master_port", "0", "--", "dist-check",
                          "--size-mb", "0.25", "--iters", "1", "--hold_seconds", "60"},
                         clean_environment());
-    ASSERT_TRUE(launch.wait_for_output("dist-check: rank 1/2", seconds(30))) << launch.log();
-    ASSERT_TRUE(launch.wait_for_output("dist-check: rank 0/2", seconds(30))) << launch.log();
+    ASSERT_TRUE(launch.wait_for_output("rank 1 checks passed, holding", seconds(30))) << launch.log();
+    ASSERT_TRUE(launch.wait_for_output("rank 0 checks passed, holding", seconds(30))) << launch.log();
     const auto ranks = children_of(launch.pid());
     ASSERT_EQ(kill(launch.pid(), sig), 0);
     const auto code = launch.wait(seconds(10));
@@ -200,7 +198,8 @@ TEST(DistIntegration, WorldSizeMismatchIsRefused) {
 TEST(DistIntegration, WrongPortFailsInTime) {
   auto r0 = start_rank(0, 2, free_port(), timeout_flags());
   auto r1 = start_rank(1, 2, free_port(), timeout_flags());
-  expect_fails_in_time(*r0, "rendezvous failed: rank 0/2 could not host the TCPStore");
+  expect_fails_in_time(*r0, "rendezvous failed: rank 0 hosts the TCPStore at 127.0.0.1:");
+  EXPECT_TRUE(contains(r0->err(), "but rank(s) 1 of WORLD_SIZE=2 did not join within 3 s")) << r0->log();
   expect_fails_in_time(*r1, "rendezvous failed: rank 1/2 could not reach the TCPStore");
 }
 
@@ -208,6 +207,28 @@ TEST(DistIntegration, WrongPortFailsInTime) {
 TEST(DistIntegration, UnreachableMasterFailsInTime) {
   auto r1 = start_rank(1, 2, 29500, timeout_flags(), "192.0.2.1", /*local_rank=*/0, /*local_world=*/1);
   expect_fails_in_time(*r1, "could not reach the TCPStore at 192.0.2.1:29500");
+}
+
+// The real torchrun contract (Debian's python3-torch): static rendezvous = TORCHELASTIC_USE_AGENT_STORE=True,
+// every rank a client of the agent's store under /worker/attempt_<n>. Rank 1 fails on attempt 0; torchrun
+// restarts both; attempt 1 must rendezvous on fresh keys (without the prefix it would see attempt 0's).
+TEST(DistIntegration, TorchrunAgentStoreAndRestart) {
+  const char* torchrun = "/usr/bin/torchrun";
+  if (access(torchrun, X_OK) != 0) GTEST_SKIP() << "no " << torchrun << " (Debian python3-torch)";
+  // Debian's torchrun 1.13 on Python 3.11 fails on its default --redirects 0 (IntFlag iteration); 1 works.
+  ChildProcess run({torchrun, "--no_python", "--redirects", "1", "--tee", "1", "--nproc_per_node", "2",
+                    "--max_restarts", "1", "--monitor_interval", "0.2", "--master_port", std::to_string(free_port()),
+                    IMP_BINARY, "dist-check", "--size-mb", "0.25", "--iters", "1", "--dist_timeout", "10",
+                    "--fail_rank", "1", "--fail_attempt", "0"},
+                   clean_environment());
+  const auto code = run.wait(seconds(90));
+  ASSERT_TRUE(code.has_value()) << run.log();
+  if (*code != 0 && contains(run.err(), "No module named")) GTEST_SKIP() << "torchrun without its Python torch";
+  ASSERT_EQ(*code, 0) << run.log();
+  EXPECT_TRUE(contains(run.out(), "rank 1/2 (local 1/2) via torchrun, rendezvous 127.0.0.1:")) << run.log();
+  EXPECT_TRUE(contains(run.out(), "(agent store, attempt 1), backend gloo")) << run.log();
+  EXPECT_TRUE(contains(run.err(), "rank 1 fails on purpose (--fail_rank, attempt 0)")) << run.log();
+  EXPECT_TRUE(contains(run.out(), "dist-check: OK (2 ranks)")) << run.log();
 }
 
 }  // namespace

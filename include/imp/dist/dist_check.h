@@ -14,6 +14,8 @@ struct DistCheckOptions {
   double hold_seconds = 0;     // afterwards keep all-reducing a small tensor this long (fault-injection tests)
   std::string device = "cpu";  // cpu (Gloo) | cuda (NCCL, device cuda:<local rank>)
   int local_rank = -1;         // --local_rank of the deepspeed launcher (-1: absent)
+  int fail_rank = -1;          // fault injection for launcher tests: this rank exits with code 3 after the
+  int fail_attempt = 0;        //   rendezvous when the restart count (TORCHELASTIC_/SLURM_RESTART_COUNT) is this
 };
 
 // Returns 0 when every check passed; throws imp::Error otherwise.

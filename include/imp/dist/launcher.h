@@ -36,6 +36,9 @@ LaunchPlan plan_launch(const LaunchOptions& options, const std::map<std::string,
 std::vector<std::string> child_environment(const LaunchPlan& plan, int local_rank,
                                            const std::map<std::string, std::string>& parent);
 
+// A TCP port that is free right now (imp launch --master_port 0; tests).
+int free_tcp_port();
+
 // Runs the ranks to completion. Returns 0 when all exit 0, else the exit code of the first rank that failed
 // (128 + signal number when it was killed by a signal).
 int run_launch(const LaunchOptions& options);
