@@ -30,18 +30,19 @@ bool looks_like_flag(const std::string& token) { return token.rfind("--", 0) == 
 // One CLI value as JSON of the field's type where the text allows it; otherwise the text itself, which
 // assign_field then reports ("expected a number, got 'abc'") after the field's adjust hook saw it.
 json typed_value(const FieldSpec& f, const std::string& text) {
+  const bool unset = text == "None" || text == "none" || text == "null";  // optional fields only
   switch (f.kind()) {
     case Kind::boolean:
       if (auto b = detail::parse_bool_literal(text)) return *b;
       return text;
     case Kind::opt_integer:
     case Kind::integer:
-      if (f.kind() == Kind::opt_integer && (text == "None" || text == "none" || text == "null")) return nullptr;
+      if (f.kind() == Kind::opt_integer && unset) return nullptr;
       if (auto v = detail::parse_int(text)) return *v;
       return text;
     case Kind::opt_number:
     case Kind::number:
-      if (f.kind() == Kind::opt_number && (text == "None" || text == "none" || text == "null")) return nullptr;
+      if (f.kind() == Kind::opt_number && unset) return nullptr;
       if (auto v = detail::parse_double(text)) return *v;
       return text;
     case Kind::text: return text;
