@@ -95,6 +95,20 @@ TEST_P(EngineGolden, EveryEngineBatch1AndBatchedMatchHF) {
 INSTANTIATE_TEST_SUITE_P(Decoders, EngineGolden, ::testing::ValuesIn(decoders()),
                          [](const auto& info) { return info.param; });
 
+TEST(Engine, LoraAdapterOnABaseModelMatchesHFMerged) {
+  const auto& c = engine_cases()[0];
+  auto o = options("phi2", c, temp_file("lora.jsonl"));
+  o.session.model_base = o.session.model_path;  // the adapter has no tokenizer: the base's is used
+  o.session.model_path = model_dir("gen_phi2_lora");
+  o.batch_size = 4;
+  std::ostringstream log;
+  eval::run_eval(o, log);
+  auto got = read_jsonl(o.answers_file);
+  for (auto& line : got) line["model_id"] = "gen_phi2";  // Python's model_id: the --model-path directory name
+  expect_answers(got, read_jsonl(data_path("golden/eval_loader_phi2_lora.jsonl")), "phi2", "lora");
+  EXPECT_EQ(read_jsonl(o.answers_file)[0]["model_id"], "gen_phi2_lora");
+}
+
 TEST(Engine, ChunksConcatenateToTheWholeFile) {
   const auto& c = engine_cases()[0];
   const auto want = read_jsonl(data_path("golden/eval_loader_phi2.jsonl"));  // 6 questions
