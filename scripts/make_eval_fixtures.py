@@ -12,6 +12,8 @@ Writes
   golden/generate_<dec>.jsonl     per loader question: prompt ids (-200 = image), new token ids for batch 1 and
                                   for one left-padded batch of all questions, decoded text
   golden/eval_<engine>_<dec>.jsonl the answer lines the Python engines would write (minus answer_id/model_id)
+  models/gen_phi2_lora/, golden/eval_loader_phi2_lora.jsonl  a PEFT adapter for gen_phi2 (q_proj, v_proj, fc1,
+                                  lm_head) and the loader answers of the merged model (the scripts' "lora eval")
 
 Reference semantics (imp-reference 1.5, 1.6, 7.1): the prompt is spliced (make_fixtures.ImpReference), then
 `generate(inputs_embeds=..., attention_mask=...)` runs greedy decoding with the EOS ids of generation_config.json
@@ -496,6 +498,45 @@ def goldens(data, dec, tok, ref, eos, pad, eval_dir):
     assert n_eos <= 0.4 * len(stats), "too many answers end on EOS: lower EOS_BIAS"
 
 
+LORA_TARGETS = ["q_proj", "v_proj", "fc1", "lm_head"]
+
+
+def make_lora_and_golden(data, tok, ref, eos, pad, eval_dir):
+    """A PEFT LoRA adapter for gen_phi2 (what `imp eval --model-path ADAPTER --model-base gen_phi2` merges), and the
+    loader answers of the merged model."""
+    from peft import LoraConfig, get_peft_model
+    log("phi2 LoRA")
+    d = os.path.join(data, "models", "gen_phi2_lora")
+    mf.reset_dir(d)
+    pm = get_peft_model(copy.deepcopy(ref.lm), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, bias="none",
+                                                          target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM"))
+    g = torch.Generator().manual_seed(29000)
+    with torch.no_grad():
+        for n, p in pm.named_parameters():
+            if "lora_A" in n:
+                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p.shape[1]))
+            elif "lora_B" in n:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    pc = pm.peft_config["default"]
+    pc.base_model_name_or_path = "gen_phi2"
+    pc.target_modules = sorted(pc.target_modules)
+    pm.create_or_update_model_card = lambda *a, **k: None
+    pm.save_pretrained(d, safe_serialization=True, save_embedding_layers=False)
+    merged = pm.merge_and_unload()
+    merged.eval()
+    lref = ImpRef(merged, ref.vision, ref.projector)
+    _, conv, keywords, _ = DECODERS["phi2"]
+    items = loader_items(eval_dir)
+    prompts = [(prompt_ids(tok, conv, qs), pixels_of(p)) for _, qs, p in items]
+    new = run_batch1_and_batched(lref, prompts, keywords, tok, eos, pad, NEW_TOKENS["loader"])
+    base = [json.loads(l)["text"] for l in open(os.path.join(data, "golden", "eval_loader_phi2.jsonl"))]
+    texts = [answer_text(tok, n) for n in new]
+    assert sum(a != b for a, b in zip(base, texts)) >= len(texts) - 1, "the adapter does not change the answers"
+    write_jsonl(os.path.join(data, "golden", "eval_loader_phi2_lora.jsonl"), [
+        {"question_id": q["question_id"], "prompt": q["text"], "text": t, "metadata": {}}
+        for (q, _, _), t in zip(items, texts)])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="tests/data")
@@ -508,6 +549,8 @@ def main():
         log(dec)
         tok, ref, eos, pad = make_model(a.data, dec, siglip_dir)
         goldens(a.data, dec, tok, ref, eos, pad, eval_dir)
+        if dec == "phi2":
+            make_lora_and_golden(a.data, tok, ref, eos, pad, eval_dir)
 
 
 if __name__ == "__main__":

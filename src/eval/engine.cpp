@@ -99,8 +99,12 @@ EvalSummary run_eval(const EvalOptions& o, std::ostream& log) {
   const Engine engine = engine_for(o.benchmark, o.question_file);
   if (!o.conv_mode.empty()) data::get_template(o.conv_mode);  // a bad name fails before the model loads
   auto all = load_items(engine, o);
-  const auto [begin, end] = chunk_range(all.size(), o.num_chunks, o.chunk_idx);
-  std::vector<EvalItem> items(std::make_move_iterator(all.begin() + begin), std::make_move_iterator(all.begin() + end));
+  // (a last MMBench row without options has no rounds and is not counted; real files always have options)
+  const size_t rows = all.empty() ? 0 : all.back().source + 1;
+  const auto [begin, end] = chunk_range(rows, o.num_chunks, o.chunk_idx);
+  std::vector<EvalItem> items;
+  for (auto& it : all)
+    if (it.source >= begin && it.source < end) items.push_back(std::move(it));
 
   EvalSummary sum;
   sum.questions = items.size();

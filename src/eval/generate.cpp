@@ -169,9 +169,12 @@ std::string TextStream::next(const std::vector<int64_t>& ids, bool final) {
   if (!final && text.size() >= kReplacement.size() &&
       text.compare(text.size() - kReplacement.size(), kReplacement.size(), kReplacement) == 0)
     return "";
-  if (text.size() <= printed_) return "";
-  std::string piece = text.substr(printed_);
-  printed_ = text.size();
+  // Decoding a longer list can rewrite the end of the earlier text (clean_up_tokenization_spaces turns
+  // "a " + "." into "a."): continue after the common prefix, which never drops new text.
+  size_t common = 0;
+  while (common < printed_.size() && common < text.size() && printed_[common] == text[common]) ++common;
+  std::string piece = text.substr(common);
+  printed_ = std::move(text);
   return piece;
 }
 

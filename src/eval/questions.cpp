@@ -50,6 +50,7 @@ std::vector<EvalItem> loader_items(const EvalOptions& o) {
     it.question = "<image>\n" + q["text"].get<std::string>();
     it.image_kind = EvalItem::ImageKind::file;
     it.image = image_path(o.image_folder, q["image"].get<std::string>());
+    it.source = out.size();
     out.push_back(std::move(it));
   }
   return out;
@@ -82,6 +83,7 @@ std::vector<EvalItem> science_items(const EvalOptions& o) {
     it.head["question_id"] = to_ordered(q["id"]);
     it.head["prompt"] = cur;
     it.question = qs;
+    it.source = i;
     out.push_back(std::move(it));
   }
   return out;
@@ -216,6 +218,7 @@ std::vector<EvalItem> mmbench_items(const EvalOptions& o) {
       if (o.single_pred_prompt) it.question += std::string("\n") + (o.lang == "cn" ? kSinglePredCn : kSinglePred);
       it.image_kind = EvalItem::ImageKind::bytes;
       it.image = image;
+      it.source = r - 1;
       out.push_back(std::move(it));
       if (!options.empty()) {  // rotate for the next round
         std::rotate(options.begin(), options.begin() + 1, options.end());

@@ -95,24 +95,43 @@ TEST_P(EngineGolden, EveryEngineBatch1AndBatchedMatchHF) {
 INSTANTIATE_TEST_SUITE_P(Decoders, EngineGolden, ::testing::ValuesIn(decoders()),
                          [](const auto& info) { return info.param; });
 
-TEST(Engine, ChunksConcatenateToTheWholeFile) {
+TEST(Engine, LoraAdapterOnABaseModelMatchesHFMerged) {
   const auto& c = engine_cases()[0];
-  const auto want = read_jsonl(data_path("golden/eval_loader_phi2.jsonl"));  // 6 questions
-  std::vector<Json> all;
-  std::vector<size_t> sizes;
-  for (int64_t k = 0; k < 4; ++k) {  // ceil(6/4) = 2 per chunk: 2, 2, 2 and an empty 4th chunk
-    auto o = options("phi2", c, temp_file("chunk_" + std::to_string(k) + ".jsonl"));
-    o.num_chunks = 4;
-    o.chunk_idx = k;
-    o.batch_size = 2;
-    std::ostringstream log;
-    eval::run_eval(o, log);
-    auto part = read_jsonl(o.answers_file);
-    sizes.push_back(part.size());
-    all.insert(all.end(), part.begin(), part.end());
+  auto o = options("phi2", c, temp_file("lora.jsonl"));
+  o.session.model_base = o.session.model_path;  // the adapter has no tokenizer: the base's is used
+  o.session.model_path = model_dir("gen_phi2_lora");
+  o.batch_size = 4;
+  std::ostringstream log;
+  eval::run_eval(o, log);
+  auto got = read_jsonl(o.answers_file);
+  for (auto& line : got) line["model_id"] = "gen_phi2";  // Python's model_id: the --model-path directory name
+  expect_answers(got, read_jsonl(data_path("golden/eval_loader_phi2_lora.jsonl")), "phi2", "lora");
+  EXPECT_EQ(read_jsonl(o.answers_file)[0]["model_id"], "gen_phi2_lora");
+}
+
+TEST(Engine, ChunksConcatenateToTheWholeFile) {
+  // loader: 6 questions, ceil(6/4) = 2 per chunk: 2, 2, 2 and an empty 4th chunk.
+  // MMBench --all-rounds: chunks split the 4 TSV rows (1 per chunk), then each row expands to its rounds.
+  const std::vector<std::pair<size_t, std::vector<size_t>>> expect = {{0, {2, 2, 2, 0}}, {3, {4, 2, 3, 4}}};
+  for (const auto& [case_index, want_sizes] : expect) {
+    const auto& c = engine_cases()[case_index];
+    const auto want = read_jsonl(data_path("golden/eval_" + c.golden + "_phi2.jsonl"));
+    std::vector<Json> all;
+    std::vector<size_t> sizes;
+    for (int64_t k = 0; k < 4; ++k) {
+      auto o = options("phi2", c, temp_file("chunk_" + std::to_string(k) + ".jsonl"));
+      o.num_chunks = 4;
+      o.chunk_idx = k;
+      o.batch_size = 2;
+      std::ostringstream log;
+      eval::run_eval(o, log);
+      auto part = read_jsonl(o.answers_file);
+      sizes.push_back(part.size());
+      all.insert(all.end(), part.begin(), part.end());
+    }
+    EXPECT_EQ(sizes, want_sizes) << c.name;
+    expect_answers(all, want, "phi2", c.name + " chunks");
   }
-  EXPECT_EQ(sizes, (std::vector<size_t>{2, 2, 2, 0}));
-  expect_answers(all, want, "phi2", "chunks");
 }
 
 TEST(Engine, ResumesAfterTheAnswersWrittenAndDropsATornLine) {

@@ -165,6 +165,18 @@ TEST(Warp, TemperatureTopKTopPAsHF) {
   EXPECT_TRUE(torch::allclose(eval::warp_logits(logits, c), logits / 2));
 }
 
+TEST(TextStream, PiecesConcatenateToTheDecodedText) {
+  auto s = open_gen_model("phi2");
+  for (const auto& g : read_jsonl(data_path("golden/generate_phi2.jsonl"))) {
+    const auto ids = g["new_ids"].get<std::vector<int64_t>>();
+    eval::TextStream stream(*s.tokenizer);
+    std::string all;
+    for (size_t n = 1; n <= ids.size(); ++n) all += stream.next({ids.begin(), ids.begin() + n});
+    all += stream.next(ids, /*final=*/true);
+    EXPECT_EQ(eval::strip(all), g["text"].get<std::string>());
+  }
+}
+
 TEST(KeywordStop, IdsAndDecodedTextLikeLlava) {
   auto s = open_gen_model("phi3");
   const auto& tok = *s.tokenizer;

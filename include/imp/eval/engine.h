@@ -52,9 +52,11 @@ struct EvalItem {
   enum class ImageKind { none, file, bytes } image_kind = ImageKind::none;
   std::string image;            // path, or the decoded bytes of a base64 image
   bool aspect = true;           // false: squash regardless of image_aspect_ratio (model_vqa_science)
+  size_t source = 0;            // the question's row in the file (MMBench rounds share it); chunks split rows
 };
 
 // All questions of a file, in file order, with the engine's prompt text (no template applied yet).
+// Chunks (--num-chunks) split the file's rows, as Python does before expanding MMBench rounds.
 std::vector<EvalItem> load_items(Engine engine, const EvalOptions& o);
 
 // split_list + get_chunk: chunk_size = ceil(n / chunks); returns [begin, end) of chunk k (empty when

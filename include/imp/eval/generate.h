@@ -60,7 +60,7 @@ class Generator {
 torch::Tensor warp_logits(const torch::Tensor& logits, const GenerationConfig& cfg);
 
 // Streams a growing token list as text: returns the part of decode(ids) not returned before, holding
-// back an incomplete UTF-8 character (a trailing U+FFFD) until the next token completes it.
+// back an incomplete UTF-8 character (a trailing U+FFFD) until the next token completes it (or final).
 class TextStream {
  public:
   explicit TextStream(const text::Tokenizer& tok) : tok_(tok) {}
@@ -68,7 +68,7 @@ class TextStream {
 
  private:
   const text::Tokenizer& tok_;
-  size_t printed_ = 0;
+  std::string printed_;
 };
 
 }  // namespace imp::eval
