@@ -72,12 +72,11 @@ void add_demo_commands(CLI::App& root, Commands& out) {
       ->capture_default_str();
   out.push_back({c_data, [data] {
                    const auto s = demo::generate_demo_data(*data);
+                   auto kind = [&](const char* k) { return s.finetune_kinds.count(k) ? s.finetune_kinds.at(k) : 0; };
                    std::cout << "demo-data: " << data->out << ": " << s.train_images << " training images, "
                              << s.pretrain_samples << " captions (pretrain.json), " << s.finetune_samples
-                             << " conversations (finetune.json: " << s.finetune_kinds.at("single") << " single, "
-                             << (s.finetune_kinds.count("multi") ? s.finetune_kinds.at("multi") : 0) << " multi-turn, "
-                             << (s.finetune_kinds.count("describe") ? s.finetune_kinds.at("describe") : 0)
-                             << " describe, " << (s.finetune_kinds.count("text") ? s.finetune_kinds.at("text") : 0)
+                             << " conversations (finetune.json: " << kind("single") << " single, " << kind("multi")
+                             << " multi-turn, " << kind("describe") << " describe, " << kind("text")
                              << " text-only), " << s.eval_questions << " evaluation questions (eval/)\n";
                    return 0;
                  }});

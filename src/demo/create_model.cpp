@@ -36,7 +36,7 @@ uint64_t fnv1a(const std::string& s) {
 
 // In place, on float32 tensors. Each tensor has its own generator seeded from (seed, name), so adding a
 // layer leaves the others alone.
-void init_weights(StateDict& weights, double range, uint64_t seed, const std::optional<int64_t>& pad_row) {
+void init_weights(StateDict& weights, double range, uint64_t seed, int64_t pad_row) {  // pad_row -1: none
   torch::NoGradGuard no_grad;
   for (auto& [name, t] : weights) {
     IMP_CHECK(t.scalar_type() == torch::kFloat32, "init_weights: ", name, " is not float32");
@@ -48,14 +48,12 @@ void init_weights(StateDict& weights, double range, uint64_t seed, const std::op
     } else {
       auto gen = at::detail::createCPUGenerator(mix_seed(seed, fnv1a(name)));
       t.normal_(0.0, range, gen);
-      if (pad_row && name == "model.embed_tokens.weight" && *pad_row >= 0 && *pad_row < t.size(0))
-        t[*pad_row].zero_();
+      if (name == "model.embed_tokens.weight" && pad_row >= 0 && pad_row < t.size(0)) t[pad_row].zero_();
     }
   }
 }
 
 void copy_tokenizer(const std::string& from, const std::string& to) {
-  IMP_CHECK_KIND(is_directory(from), ErrorKind::usage, "--tokenizer ", from, ": not a directory");
   static const char* files[] = {"tokenizer.json",    "tokenizer_config.json", "special_tokens_map.json",
                                 "added_tokens.json", "vocab.json",            "merges.txt",
                                 "tokenizer.model"};
@@ -120,6 +118,10 @@ CreateModelResult create_model(const CreateModelOptions& o) {
   const ModelConfig config = ModelConfig::from_json(raw, o.config, o.output);
   IMP_CHECK_KIND(o.tokenizer.empty() || config.kind != ModelKind::vision, ErrorKind::usage,
                  "create-model: --tokenizer is for decoders; ", o.config, " is a vision tower");
+  if (!o.tokenizer.empty()) {  // before anything is written
+    IMP_CHECK_KIND(is_directory(o.tokenizer), ErrorKind::usage, "--tokenizer ", o.tokenizer, ": not a directory");
+    check_vocab(o.tokenizer, config.text);
+  }
   const std::string config_out = join_path(o.output, "config.json");
   IMP_CHECK_KIND(o.force || !path_exists(config_out), ErrorKind::usage, o.output,
                  ": already holds a model (config.json)\nhint: pass --force to overwrite it");
@@ -142,7 +144,7 @@ CreateModelResult create_model(const CreateModelOptions& o) {
         it = it->first.rfind("model.vision_tower.", 0) == 0 ? weights.erase(it) : std::next(it);
     }
   }
-  const std::optional<int64_t> pad = config.kind == ModelKind::vision ? std::nullopt : config.text.pad_token_id;
+  const int64_t pad = config.kind != ModelKind::vision && config.text.pad_token_id ? *config.text.pad_token_id : -1;
   init_weights(weights, res.initializer_range, o.seed, pad);
   for (auto& [name, t] : weights) {
     t = t.detach().to(dtype);
@@ -176,10 +178,7 @@ CreateModelResult create_model(const CreateModelOptions& o) {
     if (config.text.pad_token_id) gen["pad_token_id"] = *config.text.pad_token_id;
     write_json_file(join_path(o.output, "generation_config.json"), gen);
   }
-  if (!o.tokenizer.empty()) {
-    copy_tokenizer(o.tokenizer, o.output);
-    check_vocab(o.output, config.text);
-  }
+  if (!o.tokenizer.empty()) copy_tokenizer(o.tokenizer, o.output);
   res.summary = ModelConfig::load(o.output).summary();
   return res;
 }

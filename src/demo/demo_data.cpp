@@ -26,8 +26,6 @@ std::string numbered(const std::string& prefix, int64_t i, const std::string& su
   return prefix + buf + suffix;
 }
 
-void write_text(const std::string& path, const std::string& text) { atomic_write(path, text); }
-
 std::string jsonl(const std::vector<OJson>& rows) {
   std::string out;
   for (const auto& r : rows) out += r.dump() + "\n";
@@ -87,8 +85,8 @@ DemoDataSummary generate_demo_data(const DemoDataOptions& o) {
   }
   sum.pretrain_samples = static_cast<int64_t>(pretrain.size());
   sum.finetune_samples = static_cast<int64_t>(finetune.size());
-  write_text(join_path(o.out, "pretrain.json"), pretrain.dump(1) + "\n");
-  write_text(join_path(o.out, "finetune.json"), finetune.dump(1) + "\n");
+  atomic_write(join_path(o.out, "pretrain.json"), pretrain.dump(1) + "\n");
+  atomic_write(join_path(o.out, "finetune.json"), finetune.dump(1) + "\n");
 
   const auto& cats = eval_categories();
   std::vector<OJson> questions, answers;
@@ -107,8 +105,8 @@ DemoDataSummary generate_demo_data(const DemoDataOptions& o) {
     ++sum.eval_categories[category];
   }
   sum.eval_questions = o.eval;
-  write_text(join_path(eval_dir, "questions.jsonl"), jsonl(questions));
-  write_text(join_path(eval_dir, "answers_gt.jsonl"), jsonl(answers));
+  atomic_write(join_path(eval_dir, "questions.jsonl"), jsonl(questions));
+  atomic_write(join_path(eval_dir, "answers_gt.jsonl"), jsonl(answers));
 
   OJson meta = OJson::array();
   for (const auto& c : cats)
@@ -117,7 +115,7 @@ DemoDataSummary generate_demo_data(const DemoDataOptions& o) {
                          {"answers", c.answers},
                          {"chance", c.chance()},
                          {"questions", sum.eval_categories.count(c.name) ? sum.eval_categories.at(c.name) : 0}});
-  write_text(join_path(eval_dir, "categories.json"), meta.dump(2) + "\n");
+  atomic_write(join_path(eval_dir, "categories.json"), meta.dump(2) + "\n");
 
   OJson info{{"generator", "imp demo-data"},
              {"seed", o.seed},
@@ -130,7 +128,7 @@ DemoDataSummary generate_demo_data(const DemoDataOptions& o) {
              {"finetune_kinds", sum.finetune_kinds},
              {"eval_questions", sum.eval_questions},
              {"eval_redrawn", sum.eval_redrawn}};
-  write_text(join_path(o.out, "dataset_info.json"), info.dump(2) + "\n");
+  atomic_write(join_path(o.out, "dataset_info.json"), info.dump(2) + "\n");
   return sum;
 }
 

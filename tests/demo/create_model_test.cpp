@@ -158,6 +158,9 @@ TEST_F(CreateModel, WholeImpConfigAndBf16) {
   const std::string dir = make("tiny", "tiny-imp-phi2.json", 0, "", "", "bfloat16");
   const StateDict sd = load_model_dir(dir);
   for (const auto& [name, t] : sd) EXPECT_EQ(t.scalar_type(), torch::kBFloat16) << name;
+  const auto& embed = sd.at("model.embed_tokens.weight");  // pad_token_id 0: HF zeroes the padding row
+  EXPECT_EQ(embed[0].abs().max().item<float>(), 0.0f);
+  EXPECT_GT(embed[1].abs().max().item<float>(), 0.0f);
   EXPECT_EQ(read_json_file(dir + "/config.json")["torch_dtype"], "bfloat16");
   auto model = ImpModel::from_pretrained(dir);
   EXPECT_EQ(model->config().kind, ModelKind::multimodal);
