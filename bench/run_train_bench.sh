@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs `imp bench train` (C++) and bench/train_bench.py (Python: HF transformers + PEFT + torch.optim.AdamW)
+# with the same arguments, alternating, and prints a Markdown table with the ratios (imp / python for
+# throughput, python / imp for memory: > 1 means imp is better).
+#   IMP_BIN           imp binary (default build/src/imp)
+#   IMP_BENCH_PYTHON  python with torch + transformers + peft (default python3)
+#   IMP_BENCH_REPEATS runs of each (default 1); the fastest step of each side is kept
+# Arguments override the defaults below and go to both, e.g. bench/run_train_bench.sh --mode full --dtype bfloat16
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMP_BIN=${IMP_BIN:-build/src/imp}
+PY=${IMP_BENCH_PYTHON:-python3}
+
+declare -A opt=([--arch]=phi2 [--layers]=2 [--vision-layers]=2 [--batch]=1 [--seq]=128 [--mode]=lora [--lora-r]=64
+                [--iters]=2 [--warmup]=1 [--threads]=$(nproc))
+order=(--arch --layers --vision-layers --batch --seq --mode --lora-r --iters --warmup --threads)
+while (($#)); do
+  case $1 in
+    --json) shift; continue ;;
+    --*=*) k=${1%%=*} v=${1#*=}; shift ;;
+    --*) (($# >= 2)) || { echo "run_train_bench.sh: $1 needs a value" >&2; exit 2; }; k=$1 v=$2; shift 2 ;;
+    *) echo "run_train_bench.sh: unexpected argument '$1'" >&2; exit 2 ;;
+  esac
+  [[ -v opt[$k] ]] || order+=("$k")
+  opt[$k]=$v
+done
+args=()
+for k in "${order[@]}"; do args+=("$k" "${opt[$k]}"); done
+args+=(--json)
+
+repeats=${IMP_BENCH_REPEATS:-1}
+py_json='' imp_json=''
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for ((i = 0; i < repeats; i++)); do
+  py_json+=$("$PY" bench/train_bench.py "${args[@]}" | tail -n 1)$'\n'
+  imp_json+=$("$IMP_BIN" bench train "${args[@]}" | tail -n 1)$'\n'
+done
+
+LOAD="$load_before -> $(cut -d' ' -f1-3 /proc/loadavg)" PY_JSON=$py_json IMP_JSON=$imp_json "$PY" - <<'PYEOF'
+import json, os
+def best(lines):
+    runs = [json.loads(l) for l in lines.splitlines() if l.strip()]
+    r = min(runs, key=lambda x: x["step_ms"])
+    r["repeats"] = len(runs)
+    return r
+p, c = best(os.environ["PY_JSON"]), best(os.environ["IMP_JSON"])
+print(f"{c['arch']} x{c['layers']} layers (+SigLIP x{c['vision_layers']}), mode {c['mode']}, batch {c['batch']} x "
+      f"accum {c['grad_accum']}, {c['tokens_per_step']} tokens/step, {c['dtype']}, {c['threads']} threads; python torch "
+      f"{p['torch']}, imp LibTorch {c['torch']}; best of {c['repeats']}; load average {os.environ['LOAD']}\n")
+print("| metric | python | imp | imp advantage |\n|---|---:|---:|---:|")
+same = lambda k: "equal" if p[k] == c[k] else "**DIFFER**"
+print(f"| params | {p['params']:,} | {c['params']:,} | {same('params')} |")
+print(f"| trainable params | {p['trainable_params']:,} | {c['trainable_params']:,} | {same('trainable_params')} |")
+print(f"| step ms | {p['step_ms']:.0f} | {c['step_ms']:.0f} | {p['step_ms'] / c['step_ms']:.2f}x |")
+print(f"| tokens/s | {p['tokens_per_s']:.1f} | {c['tokens_per_s']:.1f} | {c['tokens_per_s'] / p['tokens_per_s']:.2f}x |")
+print(f"| samples/s | {p['samples_per_s']:.3f} | {c['samples_per_s']:.3f} | {c['samples_per_s'] / p['samples_per_s']:.2f}x |")
+print(f"| peak RSS MiB | {p['peak_rss_mb']:.0f} | {c['peak_rss_mb']:.0f} | {p['peak_rss_mb'] / c['peak_rss_mb']:.2f}x |")
+PYEOF
