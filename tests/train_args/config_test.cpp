@@ -89,7 +89,7 @@ json every_field_changed() {
       {"mm_vision_select_feature", "patch"}, {"mm_use_im_start_end", true}, {"mm_use_im_patch_token", true},
       {"tune_mm_mlp_adapter", true}, {"freeze_mm_mlp_adapter", true}, {"freeze_backbone", true},
       {"attn_implementation", "sdpa"}, {"tokenizer", "tok"}, {"data_path", "d.json"}, {"image_folder", "img"},
-      {"image_aspect_ratio", "pad"}, {"lazy_preprocess", true}, {"group_by_modality_length", true},
+      {"image_aspect_ratio", "pad"}, {"lazy_preprocess", true}, {"group_by_modality_length", true}, {"train_sampler", "sequential"},
       {"dataloader_num_workers", 3}, {"model_max_length", 3072}, {"max_bad_fraction", 0.25}, {"output_dir", "o"},
       {"num_train_epochs", 2.5}, {"max_steps", 100}, {"per_device_train_batch_size", 4},
       {"gradient_accumulation_steps", 4}, {"learning_rate", 2e-4}, {"weight_decay", 0.1}, {"adam_beta1", 0.8},
