@@ -6,82 +6,10 @@
 #include "imp/core/error.h"
 #include "imp/data/conversation.h"
 #include "imp/eval/engine.h"
+#include "imp/eval/score_io.h"
 #include "imp/eval/stopping.h"
 
 namespace imp::eval {
-namespace {
-
-// Decodes one UTF-8 code point at s[i] (the text is valid UTF-8: the tokenizer's decode and JSON
-// parsing guarantee it); advances i.
-uint32_t next_code_point(const std::string& s, size_t& i) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  int n = b < 0x80 ? 0 : b < 0xe0 ? 1 : b < 0xf0 ? 2 : 3;
-  uint32_t cp = n == 0 ? b : b & (0x3f >> n);
-  ++i;
-  for (; n > 0 && i < s.size(); --n, ++i) cp = (cp << 6) | (static_cast<unsigned char>(s[i]) & 0x3f);
-  return cp;
-}
-
-void dump_string(const std::string& s, std::string& out) {
-  char buf[16];
-  out += '"';
-  for (size_t i = 0; i < s.size();) {
-    const uint32_t cp = next_code_point(s, i);
-    switch (cp) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      default: break;
-    }
-    if (cp >= 0x20 && cp < 0x7f) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x10000) {
-      std::snprintf(buf, sizeof buf, "\\u%04x", cp);
-      out += buf;
-    } else {  // a UTF-16 surrogate pair, as Python's ensure_ascii writes it
-      const uint32_t v = cp - 0x10000;
-      std::snprintf(buf, sizeof buf, "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
-      out += buf;
-    }
-  }
-  out += '"';
-}
-
-void dump(const nlohmann::ordered_json& j, std::string& out) {
-  if (j.is_object()) {
-    out += '{';
-    bool first = true;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (!first) out += ", ";
-      first = false;
-      dump_string(it.key(), out);
-      out += ": ";
-      dump(it.value(), out);
-    }
-    out += '}';
-  } else if (j.is_array()) {
-    out += '[';
-    for (size_t i = 0; i < j.size(); ++i) {
-      if (i) out += ", ";
-      dump(j[i], out);
-    }
-    out += ']';
-  } else if (j.is_string()) {
-    dump_string(j.get<std::string>(), out);
-  } else if (j.is_null()) {
-    out += "null";
-  } else if (j.is_boolean()) {
-    out += j.get<bool>() ? "true" : "false";
-  } else {
-    out += j.dump();
-  }
-}
-
-}  // namespace
 
 const char* engine_name(Engine e) {
   switch (e) {
@@ -136,11 +64,7 @@ std::string model_name_from_path(const std::string& path) {
   return last;
 }
 
-std::string python_json_dumps(const nlohmann::ordered_json& j) {
-  std::string out;
-  dump(j, out);
-  return out;
-}
+std::string python_json_dumps(const nlohmann::ordered_json& j) { return py_json_dumps(j); }
 
 std::string finish_answer(Engine engine, const std::string& conv_mode, const std::string& text) {
   if (engine != Engine::mmbench) return text;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "imp/core/error.h"
+#include "imp/eval/score_io.h"
 #include "imp/core/fs.h"
 #include "imp/core/json.h"
 #include "imp/eval/engine.h"
@@ -89,50 +90,8 @@ std::vector<EvalItem> science_items(const EvalOptions& o) {
   return out;
 }
 
-// pandas.read_table: tab-separated, '"' quoting with "" escapes (fields may hold tabs and newlines).
 std::vector<std::vector<std::string>> read_tsv(const std::string& path) {
-  const std::string s = read_text_file(path);
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, any = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < s.size() && s[i + 1] == '"') {
-        field += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        field += c;
-      }
-    } else if (c == '"' && field.empty()) {
-      quoted = any = true;
-    } else if (c == '\t') {
-      row.push_back(std::move(field));
-      field.clear();
-      any = true;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') ++i;
-      if (any || !field.empty()) {
-        row.push_back(std::move(field));
-        rows.push_back(std::move(row));
-      }
-      row.clear();
-      field.clear();
-      any = false;
-    } else {
-      field += c;
-      any = true;
-    }
-  }
-  IMP_CHECK(!quoted, path, ": a quoted field is not closed");
-  if (any || !field.empty()) {
-    row.push_back(std::move(field));
-    rows.push_back(std::move(row));
-  }
-  return rows;
+  return parse_tsv(read_text_file(path), path);
 }
 
 // pandas' default NA strings (read_table turns them into NaN) plus is_none's 'none' (any case).

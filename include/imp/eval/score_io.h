@@ -27,6 +27,10 @@ const Json& question_id(const Json& rec, const std::string& origin);
 // Python json.dumps(value) (ensure_ascii, ", " / ": " separators) or json.dumps(value, indent=n).
 std::string py_json_dumps(const OrderedJson& value, int indent = -1);
 
+// TSV as pandas.read_table reads it: tab-separated, '"' quotes a field ("" inside), quoted fields may hold
+// tabs and line breaks, "\r\n" ends a record like "\n", blank lines are skipped. Errors name `origin`.
+std::vector<std::vector<std::string>> parse_tsv(const std::string& text, const std::string& origin);
+
 // "%.*f" formatting for tables.
 std::string fixed(double v, int digits);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "imp/core/error.h"
 #include "imp/core/fs.h"
 #include "imp/eval/score_text.h"
 
@@ -153,5 +154,50 @@ std::string fixed(double v, int digits) {
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   return buf;
 }
+
+// (pandas.read_table) Splits TSV text into records: '"' quotes a field (doubled inside), quoted fields may hold tabs and
+// line breaks; "\r\n" ends a record like "\n".
+std::vector<std::vector<std::string>> parse_tsv(const std::string& text, const std::string& origin) {
+  std::vector<std::vector<std::string>> records;
+  std::vector<std::string> rec;
+  std::string field;
+  bool quoted = false, field_started = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+    } else if (c == '"' && !field_started) {
+      quoted = field_started = true;
+    } else if (c == '\t') {
+      rec.push_back(field);
+      field.clear();
+      field_started = false;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      rec.push_back(field);
+      field.clear();
+      field_started = false;
+      if (!(rec.size() == 1 && rec[0].empty())) records.push_back(rec);  // pandas skips blank lines
+      rec.clear();
+    } else {
+      field += c;
+      field_started = true;
+    }
+  }
+  IMP_CHECK(!quoted, origin, ": a quoted field is not closed");
+  if (field_started || !rec.empty()) {
+    rec.push_back(field);
+    records.push_back(rec);
+  }
+  return records;
+}
+
 
 }  // namespace imp::eval

@@ -18,49 +18,6 @@ bool is_na(const std::string& s) {
   return std::any_of(std::begin(kNa), std::end(kNa), [&](const char* n) { return s == n; });
 }
 
-// Splits TSV text into records: '"' quotes a field (doubled inside), quoted fields may hold tabs and
-// line breaks; "\r\n" ends a record like "\n".
-std::vector<std::vector<std::string>> parse_records(const std::string& text) {
-  std::vector<std::vector<std::string>> records;
-  std::vector<std::string> rec;
-  std::string field;
-  bool quoted = false, field_started = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
-        field += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        field += c;
-      }
-    } else if (c == '"' && !field_started) {
-      quoted = field_started = true;
-    } else if (c == '\t') {
-      rec.push_back(field);
-      field.clear();
-      field_started = false;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      rec.push_back(field);
-      field.clear();
-      field_started = false;
-      if (!(rec.size() == 1 && rec[0].empty())) records.push_back(rec);  // pandas skips blank lines
-      rec.clear();
-    } else {
-      field += c;
-      field_started = true;
-    }
-  }
-  if (field_started || !rec.empty()) {
-    rec.push_back(field);
-    records.push_back(rec);
-  }
-  return records;
-}
-
 bool is_number(const std::string& s) {
   if (s.empty()) return false;
   char* end = nullptr;
@@ -147,7 +104,7 @@ std::string zip_stored(const std::vector<std::pair<std::string, std::string>>& f
 
 Table read_tsv_like_pandas(const std::string& path) {
   IMP_CHECK_KIND(path_exists(path), ErrorKind::io, path, ": file not found (see playground/README.md for MMBench)");
-  auto records = parse_records(read_text_file(path));
+  auto records = parse_tsv(read_text_file(path), path);
   IMP_CHECK(!records.empty(), path, ": empty TSV");
   Table t;
   t.columns = records[0];
