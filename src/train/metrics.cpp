@@ -20,9 +20,10 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-MetricsLog::MetricsLog(const std::string& output_dir, bool enabled)
+MetricsLog::MetricsLog(const std::string& output_dir, bool enabled, const std::string& tensorboard_dir)
     : enabled_(enabled), tty_(enabled && ::isatty(STDERR_FILENO)) {
   if (!enabled_) return;
+  if (!tensorboard_dir.empty()) tb_ = std::make_unique<TensorBoardWriter>(tensorboard_dir);
   const std::string path = join_path(output_dir, "metrics.jsonl");
   jsonl_.open(path, std::ios::app);
   IMP_CHECK_KIND(jsonl_.good(), ErrorKind::io, path, ": cannot open for writing");
@@ -35,6 +36,11 @@ void MetricsLog::log(const StepMetrics& m) {
             {"loss_scale", m.loss_scale}, {"skipped_steps", m.skipped_steps}};
   jsonl_ << j.dump() << "\n";
   jsonl_.flush();
+  if (tb_) {
+    for (const char* k : {"loss", "learning_rate", "grad_norm", "tokens_per_s", "loss_scale", "epoch"})
+      tb_->scalar(std::string("train/") + k, j.at(k).get<double>(), m.step);
+    tb_->flush();
+  }
   history_.push_back(Json{{"epoch", m.epoch}, {"grad_norm", m.grad_norm}, {"learning_rate", m.learning_rate},
                           {"loss", m.loss}, {"step", m.step}});
   char line[320];

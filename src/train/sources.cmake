@@ -6,6 +6,7 @@ add_library(imp_train_core STATIC
   ${CMAKE_CURRENT_LIST_DIR}/checkpoint.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals.cpp
   ${CMAKE_CURRENT_LIST_DIR}/metrics.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/tensorboard.cpp
 )
 target_link_libraries(imp_train_core PUBLIC imp_format PRIVATE imp_warnings)
 target_link_libraries(imp_lib PUBLIC imp_train_core)

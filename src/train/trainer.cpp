@@ -1,5 +1,6 @@
 #include "imp/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -123,7 +124,11 @@ class Trainer {
       prepare_output_dir();
     }
     pg_->barrier("output directory setup");
-    log_ = std::make_unique<MetricsLog>(a.output_dir, main_);
+    const bool tensorboard = std::find(a.report_to.begin(), a.report_to.end(), "tensorboard") != a.report_to.end();
+    log_ = std::make_unique<MetricsLog>(a.output_dir, main_,
+                                        tensorboard ? (a.logging_dir.empty() ? join_path(a.output_dir, "runs")
+                                                                             : a.logging_dir)
+                                                    : "");
     install_stop_handlers();
   }
 

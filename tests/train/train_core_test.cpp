@@ -16,6 +16,7 @@
 #include "imp/train/checkpoint.h"
 #include "imp/train/loss_scaler.h"
 #include "imp/train/schedule.h"
+#include "imp/train/tensorboard.h"
 
 namespace fsys = std::filesystem;
 using namespace imp;
@@ -199,4 +200,39 @@ TEST(Checkpoint, DiskFullLeavesPreviousCheckpointIntact) {  // CKPT-6 (EFBIG thr
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].step, 1);
   fsys::remove_all(out);
+}
+
+TEST(TensorBoard, Crc32cKnownValue) {
+  EXPECT_EQ(crc32c("123456789", 9), 0xe3069283u);  // the CRC-32C check value
+  EXPECT_EQ(crc32c("", 0), 0u);
+}
+
+TEST(TensorBoard, ScalarsReadBack) {
+  const auto dir = temp_dir("tb");
+  std::string path;
+  {
+    TensorBoardWriter w(dir);
+    path = w.path();
+    w.scalar("train/loss", 2.5, 1);
+    w.scalar("train/learning_rate", 1e-3, 1);
+    w.scalar("train/loss", 1.25, 2);
+    w.flush();
+  }
+  EXPECT_NE(fsys::path(path).filename().string().find("events.out.tfevents."), std::string::npos);
+  const auto events = read_tensorboard_scalars(path);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].tag, "train/loss");
+  EXPECT_EQ(events[0].step, 1);
+  EXPECT_FLOAT_EQ(events[0].value, 2.5f);
+  EXPECT_FLOAT_EQ(events[1].value, 1e-3f);
+  EXPECT_EQ(events[2].step, 2);
+  EXPECT_FLOAT_EQ(events[2].value, 1.25f);
+  // A flipped byte fails its record's CRC.
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-6, std::ios::end);
+    f.put('\x7f');
+  }
+  EXPECT_THROW(read_tensorboard_scalars(path), Error);
+  fsys::remove_all(dir);
 }

@@ -10,6 +10,7 @@
 #include "imp/core/json.h"
 #include "imp/core/sha256.h"
 #include "imp/io/state_dict.h"
+#include "imp/train/tensorboard.h"
 #include "test_utils.h"
 
 namespace imp::test {
@@ -406,6 +407,24 @@ TEST_F(Train, FullFinetuneWritesAModelDirectory) {
                            after.at("model.vision_tower.vision_tower.vision_model.embeddings.patch_embedding.weight")));
   r = run_imp("inspect " + o);
   EXPECT_EQ(r.code, 0) << r.output;
+}
+
+TEST_F(Train, TensorBoardScalarsMatchMetrics) {
+  const auto o = out("tb");
+  auto r = run_imp(lora_flags(o, 3) + " --report_to tensorboard");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(o + "/runs")) files.push_back(e.path().string());
+  ASSERT_EQ(files.size(), 1u);
+  std::vector<train::ScalarEvent> losses;
+  for (const auto& e : train::read_tensorboard_scalars(files[0]))
+    if (e.tag == "train/loss") losses.push_back(e);
+  const auto m = metrics(o);
+  ASSERT_EQ(losses.size(), m.size());
+  for (size_t i = 0; i < m.size(); ++i) {
+    EXPECT_EQ(losses[i].step, m[i].at("step").get<int64_t>());
+    EXPECT_FLOAT_EQ(losses[i].value, static_cast<float>(m[i].at("loss").get<double>()));
+  }
 }
 
 }  // namespace

@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "imp/core/json.h"
+#include "imp/train/tensorboard.h"
 
 namespace imp::train {
 
@@ -24,8 +26,9 @@ struct StepMetrics {
 
 class MetricsLog {
  public:
-  // enabled = rank 0; appends to <output_dir>/metrics.jsonl.
-  MetricsLog(const std::string& output_dir, bool enabled);
+  // enabled = rank 0; appends to <output_dir>/metrics.jsonl, and writes TensorBoard scalars ("train/loss",
+  // "train/learning_rate", ...) into tensorboard_dir when it is not empty.
+  MetricsLog(const std::string& output_dir, bool enabled, const std::string& tensorboard_dir = "");
   void log(const StepMetrics& m);
   void note(const std::string& line);  // a plain message line (keeps the progress line intact)
   void finish();
@@ -35,6 +38,7 @@ class MetricsLog {
  private:
   bool enabled_, tty_;
   std::ofstream jsonl_;
+  std::unique_ptr<TensorBoardWriter> tb_;
   Json history_ = Json::array();
   bool line_open_ = false;
 };
