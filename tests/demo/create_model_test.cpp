@@ -86,8 +86,9 @@ TEST_F(CreateModel, DecoderLoadsBackWithHfInit) {
     } else if (t.dim() == 1) {
       EXPECT_TRUE(t.eq(1.0f).all().item<bool>()) << name;
     } else if (t.numel() > 10000) {
-      EXPECT_NEAR(t.std().item<double>(), 0.02, 0.001) << name;
-      EXPECT_NEAR(t.mean().item<double>(), 0.0, 0.001) << name;
+      const double std = cfg["initializer_range"].get<double>();  // the config's (0.15 for the demo)
+      EXPECT_NEAR(t.std().item<double>(), std, 0.05 * std) << name;
+      EXPECT_NEAR(t.mean().item<double>(), 0.0, 0.05 * std) << name;
     }
   }
   // The model runs: ids of the demo's text through the copied tokenizer's range.
@@ -96,8 +97,9 @@ TEST_F(CreateModel, DecoderLoadsBackWithHfInit) {
   in.labels = in.input_ids.clone();
   const auto out = model->forward(in);
   EXPECT_EQ(out.logits.size(2), 2368);
-  // Random init: the loss is about ln(vocab).
-  EXPECT_NEAR(out.loss.item<double>(), std::log(2368.0), 0.5);
+  // Random init: no better than a uniform guess (ln vocab); the demo's wide init (0.15) adds ~2 nats.
+  EXPECT_GT(out.loss.item<double>(), std::log(2368.0) - 0.5);
+  EXPECT_LT(out.loss.item<double>(), std::log(2368.0) + 4.0);
 }
 
 TEST_F(CreateModel, SameSeedSameBytes) {
