@@ -8,7 +8,6 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
-#include <thread>
 
 #include "imp/core/compat.h"
 #include "imp/core/dtype.h"
@@ -137,7 +136,6 @@ class Trainer {
     resume();
     const auto t0 = Clock::now();
     int64_t steps_this_run = 0;
-    bool stopped = false;
     while (progress_.global_step < total_steps_) {
       const int64_t epoch_before = progress_.micro_batches / micro_per_epoch_;
       train_step(t0, steps_this_run);
@@ -153,16 +151,12 @@ class Trainer {
         log_->note("imp: stop signal received: saving a checkpoint at step " + std::to_string(progress_.global_step) +
                    " and exiting");
         save_checkpoint();
-        stopped = true;
-        break;
+        log_->finish();
+        return kExitStoppedBySignal;
       }
       if (periodic && !last) save_checkpoint();
     }
     log_->finish();
-    if (stopped) {
-      pg_->barrier("signal stop");
-      return kExitStoppedBySignal;
-    }
     finish(std::chrono::duration<double>(Clock::now() - t0).count(), steps_this_run);
     return 0;
   }
@@ -189,7 +183,6 @@ class Trainer {
     d.image_size = tm_.model->config().vision.image_size;
     d.multimodal = true;
     d.text = data::prepare_tokenizer(*tok, a_.version, a_.model_max_length);
-    text_ = d.text;
     dataset_ = std::make_unique<data::SupervisedDataset>(d, tok);
     IMP_CHECK(dataset_->size() > 0, a_.data_path, ": the dataset is empty");
 
@@ -540,7 +533,6 @@ class Trainer {
   std::unique_ptr<MetricsLog> log_;
   TrainModel tm_;
   std::unique_ptr<data::SupervisedDataset> dataset_;
-  data::TextSettings text_;
   data::SamplerKind sampler_ = data::SamplerKind::random;
   uint64_t data_seed_ = 0;
   int64_t micro_per_epoch_ = 0, steps_per_epoch_ = 0, total_steps_ = 0, warmup_ = 0, n_params_ = 0;
