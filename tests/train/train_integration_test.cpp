@@ -19,10 +19,12 @@ namespace {
 namespace fs = std::filesystem;
 
 // The settings of tests/data/golden/train_lora_phi2.json (scripts/make_train_fixtures.py).
-std::string lora_flags(const std::string& out, int steps) {
+// init_adapter: start from tests/data/train/lora_init (whose dropout is 0, as the reference's); false: fresh
+// LoRA from the seed, so --lora_dropout takes effect.
+std::string lora_flags(const std::string& out, int steps, bool init_adapter = true) {
   return "finetune-lora --model_name_or_path " + model_dir("train_phi2") + " --version phi2 --data_path " +
          data_path("train/data.json") + " --image_folder " + data_path("train/images") + " --output_dir " + out +
-         " --lora_weight_path " + data_path("train/lora_init") +
+         (init_adapter ? " --lora_weight_path " + data_path("train/lora_init") : std::string()) +
          " --lora_r 4 --lora_alpha 8 --lora_dropout 0 --mm_projector_lr 5e-4 --learning_rate 1e-3"
          " --weight_decay 0.01 --warmup_ratio 0.1 --lr_scheduler_type cosine --max_grad_norm 1.0"
          " --per_device_train_batch_size 2 --gradient_accumulation_steps 2 --model_max_length 128"
@@ -126,13 +128,13 @@ TEST_F(Train, PretrainMatchesPythonReference) {
 TEST_F(Train, ResumeIsBitIdentical) {
   const std::string extra = " --lora_dropout 0.2 --save_steps 100";
   const auto a = out("straight"), b = out("resumed");
-  auto r = run_imp(lora_flags(a, 8) + extra);
+  auto r = run_imp(lora_flags(a, 8, false) + extra);
   ASSERT_EQ(r.code, 0) << r.output;
-  r = run_imp(lora_flags(b, 8) + extra, "IMP_FAULT=signal_at:4");
+  r = run_imp(lora_flags(b, 8, false) + extra, "IMP_FAULT=signal_at:4");
   ASSERT_EQ(r.code, 75) << r.output;
   ASSERT_TRUE(fs::exists(b + "/checkpoint-4/COMMITTED")) << r.output;
   EXPECT_FALSE(fs::exists(b + "/adapter_model.safetensors"));
-  r = run_imp(lora_flags(b, 8) + extra);
+  r = run_imp(lora_flags(b, 8, false) + extra);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
   const auto ma = metrics(a), mb = metrics(b);
@@ -226,9 +228,9 @@ TEST_F(Train, DivergenceAborts) {  // NUM-4
 
 TEST_F(Train, SeedsDecide) {  // DET-1, DET-2
   const std::string extra = " --lora_dropout 0.3 --train_sampler random";
-  auto r1 = run_imp(lora_flags(out("a"), 3) + extra);
-  auto r2 = run_imp(lora_flags(out("b"), 3) + extra);
-  auto r3 = run_imp(lora_flags(out("c"), 3) + extra + " --seed 1");
+  auto r1 = run_imp(lora_flags(out("a"), 3, false) + extra);
+  auto r2 = run_imp(lora_flags(out("b"), 3, false) + extra);
+  auto r3 = run_imp(lora_flags(out("c"), 3, false) + extra + " --seed 1");
   ASSERT_EQ(r1.code, 0) << r1.output;
   ASSERT_EQ(r2.code, 0) << r2.output;
   ASSERT_EQ(r3.code, 0) << r3.output;
@@ -301,7 +303,7 @@ TEST_F(Train, DataParallelMatchesOneRankWithTheSameGlobalBatch) {
 TEST_F(Train, TwoRanksStopTogetherAndResumeExactly) {
   const std::string extra = " --lora_dropout 0.2 --per_device_train_batch_size 1";
   auto flags = [&](const std::string& o) {
-    std::string f = lora_flags(o, 6) + extra;
+    std::string f = lora_flags(o, 6, false) + extra;
     f.replace(f.find("--per_device_train_batch_size 2"), 31, "");
     return f;
   };
@@ -327,9 +329,9 @@ TEST_F(Train, TwoRanksStopTogetherAndResumeExactly) {
 TEST_F(Train, GradientCheckpointingChangesNothing) {
   const std::string extra = " --lora_dropout 0.2";
   const auto a = out("plain"), b = out("ckpt");
-  auto r = run_imp(lora_flags(a, 3) + extra);
+  auto r = run_imp(lora_flags(a, 3, false) + extra);
   ASSERT_EQ(r.code, 0) << r.output;
-  std::string f = lora_flags(b, 3) + extra;
+  std::string f = lora_flags(b, 3, false) + extra;
   f.replace(f.find("--gradient_checkpointing False"), 30, "--gradient_checkpointing True");
   r = run_imp(f);
   ASSERT_EQ(r.code, 0) << r.output;
@@ -344,11 +346,11 @@ TEST_F(Train, GradientCheckpointingChangesNothing) {
 TEST_F(Train, Bf16AutocastResumesExactly) {
   const std::string extra = " --bf16 --lora_dropout 0.2";
   const auto a = out("straight"), b = out("resumed");
-  auto r = run_imp(lora_flags(a, 4) + extra);
+  auto r = run_imp(lora_flags(a, 4, false) + extra);
   ASSERT_EQ(r.code, 0) << r.output;
-  r = run_imp(lora_flags(b, 4) + extra, "IMP_FAULT=signal_at:2");
+  r = run_imp(lora_flags(b, 4, false) + extra, "IMP_FAULT=signal_at:2");
   ASSERT_EQ(r.code, 75) << r.output;
-  r = run_imp(lora_flags(b, 4) + extra);
+  r = run_imp(lora_flags(b, 4, false) + extra);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(file_hash(a + "/adapter_model.safetensors"), file_hash(b + "/adapter_model.safetensors"));
   const Json g = read_json_file(data_path("golden/train_lora_phi2.json"));
@@ -392,9 +394,8 @@ TEST_F(Train, AllIgnoredMicroBatchOnOneRankContributesNothing) {
 // Full finetune writes a complete HF model directory that imp loads back.
 TEST_F(Train, FullFinetuneWritesAModelDirectory) {
   const auto o = out("full");
-  std::string f = lora_flags(o, 2);
+  std::string f = lora_flags(o, 2, false);
   f.replace(0, std::string("finetune-lora").size(), "finetune");
-  f.replace(f.find(" --lora_weight_path"), std::string(" --lora_weight_path ").size() + data_path("train/lora_init").size(), "");
   f.replace(f.find(" --lora_r 4 --lora_alpha 8 --lora_dropout 0"), 43, "");
   auto r = run_imp(f);
   ASSERT_EQ(r.code, 0) << r.output;
