@@ -1,0 +1,315 @@
+// scripts/eval/*.sh end to end (STAGE=all: `imp eval` on the CPU, merge, score/convert) on the CI fixtures.
+// Each test builds a playground in LLaVA's layout (playground/README.md) from tests/data/eval (images,
+// SQA .json, MMBench .tsv) and tests/data/eval_score (annotations, question lists) and answers it with the
+// tiny random model tests/data/models/gen_phi2. The answers are noise; the tests check that the pipeline
+// ran: exit 0, one merged answer per question in question order with the engine's keys, and the
+// score/convert outputs on disk.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+const fs::path kData = fs::path(IMP_TEST_DATA);
+const fs::path kRoot = kData.parent_path().parent_path();
+const fs::path kScripts = kRoot / "scripts" / "eval";
+const fs::path kScore = kData / "eval_score";
+const std::vector<std::string> kImages = {"red.png", "blue.png", "wide.png", "tall.png"};
+const std::string kCkpt = "gen_phi2";  // CKPT defaults to basename(MODEL_PATH)
+
+struct Proc {
+  int status;
+  std::string output;  // stdout + stderr
+};
+
+Proc run(const std::string& cmd) {
+  Proc r{0, ""};
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<Json> read_jsonl(const fs::path& p) {
+  std::vector<Json> out;
+  std::ifstream in(p);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(Json::parse(line));
+  return out;
+}
+
+void write_text(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+void write_jsonl(const fs::path& p, const std::vector<Json>& rows) {
+  std::string text;
+  for (const auto& r : rows) text += r.dump() + "\n";
+  write_text(p, text);
+}
+
+void put_file(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to.parent_path());
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+}
+
+// The four fixture images into an image folder.
+void copy_images(const fs::path& dir) {
+  for (const auto& name : kImages) put_file(kData / "eval" / "images" / name, dir / name);
+}
+
+// Loader questions: the fixture images in turn.
+std::vector<Json> with_images(std::vector<Json> rows) {
+  for (size_t i = 0; i < rows.size(); ++i) rows[i]["image"] = kImages[i % kImages.size()];
+  return rows;
+}
+
+// Loader questions asking what a golden answers file answered (same ids and prompts, so the scorer's
+// ground truth matches them).
+std::vector<Json> questions_from_answers(const fs::path& answers) {
+  std::vector<Json> rows;
+  for (const auto& a : read_jsonl(answers))
+    rows.push_back({{"question_id", a["question_id"]}, {"image", ""}, {"text", a["prompt"]}, {"category", "default"}});
+  return with_images(rows);
+}
+
+struct Bench {
+  std::string name;                  // scripts/eval/<name>.sh
+  std::string answers_dir;           // <EVAL_DIR>/<answers_dir>/merge.jsonl
+  std::vector<std::string> outputs;  // files the score stage writes, relative to EVAL_DIR
+  bool mmbench_keys = false;         // model_vqa_mmbench also writes round_id, options, option_char
+};
+
+void PrintTo(const Bench& b, std::ostream* os) { *os << b.name; }
+
+const std::vector<Bench>& benches() {
+  static const std::string r = "results/" + kCkpt + "/";
+  static const std::vector<Bench> all = {
+      {"vqav2", "vqav2/answers/llava_vqav2_mscoco_test-dev2015/" + kCkpt,
+       {"vqav2/answers_upload/llava_vqav2_mscoco_test-dev2015/" + kCkpt + ".json", r + "vqav2.txt"}},
+      {"gqa", "gqa/answers/llava_gqa_testdev_balanced/" + kCkpt,
+       {"gqa/data/testdev_balanced_predictions.json", r + "gqa.json", r + "gqa.txt"}},
+      {"vizwiz", "vizwiz/answers/llava_test/" + kCkpt, {"vizwiz/answers_upload/llava_test/" + kCkpt + ".json", r + "vizwiz.txt"}},
+      {"sqa", "scienceqa/answers/llava_test_CQM-A/" + kCkpt, {r + "sqa.json", r + "sqa.txt"}},
+      {"textvqa", "textvqa/answers/llava_textvqa_val_v051_ocr/" + kCkpt, {r + "textvqa.json", r + "textvqa.txt"}},
+      {"pope", "pope/answers/llava_pope_test/" + kCkpt, {r + "pope.json", r + "pope.txt"}},
+      {"mme", "MME/answers/llava_mme/" + kCkpt,
+       {r + "mme.json", r + "mme.txt", "MME/eval_tool/answers/" + kCkpt + "/OCR.txt"}},
+      {"mmbench", "mmbench/answers/mmbench_dev_20230712/" + kCkpt,
+       {"mmbench/answers_upload/mmbench_dev_20230712/" + kCkpt + ".xlsx", r + "mmbench.txt"}, true},
+      {"mmvet", "mm-vet/answers/llava-mm-vet/" + kCkpt, {"mm-vet/results/" + kCkpt + ".json", r + "mmvet.txt"}},
+  };
+  return all;
+}
+
+// Writes benchmark `name`'s question file, images and annotations under `eval` and returns the
+// question ids in question-file order (the order merge.jsonl must have).
+std::vector<Json> prepare(const fs::path& eval, const std::string& name) {
+  const auto ids = [](const std::vector<Json>& rows, const char* key) {
+    std::vector<Json> out;
+    for (const auto& q : rows) out.push_back(q[key]);
+    return out;
+  };
+  if (name == "vqav2") {
+    // Answer 4 of the 6 test2015 questions; the upload file must still list all 6.
+    auto all = with_images(read_jsonl(kScore / "submit" / "llava_vqav2_mscoco_test2015.jsonl"));
+    write_jsonl(eval / "vqav2" / "llava_vqav2_mscoco_test2015.jsonl", all);
+    all.resize(4);
+    write_jsonl(eval / "vqav2" / "llava_vqav2_mscoco_test-dev2015.jsonl", all);
+    copy_images(eval / "vqav2" / "test2015");
+    return ids(all, "question_id");
+  }
+  if (name == "gqa") {  // GQA's eval needs every balanced question: all 12 of the fixture
+    const auto qs = questions_from_answers(kScore / "gqa" / "answers.jsonl");
+    write_jsonl(eval / "gqa" / "llava_gqa_testdev_balanced.jsonl", qs);
+    copy_images(eval / "gqa" / "data" / "images");
+    put_file(kScore / "gqa" / "testdev_balanced_questions.json", eval / "gqa" / "data" / "testdev_balanced_questions.json");
+    return ids(qs, "question_id");
+  }
+  if (name == "vizwiz") {
+    const auto qs = with_images(read_jsonl(kScore / "submit" / "llava_vizwiz_test.jsonl"));
+    write_jsonl(eval / "vizwiz" / "llava_test.jsonl", qs);
+    copy_images(eval / "vizwiz" / "test");
+    return ids(qs, "question_id");
+  }
+  if (name == "sqa") {
+    // The science engine's fixture questions, renumbered as test problems of the scoring fixture.
+    Json qs = Json::parse(slurp(kData / "eval" / "sqa.json"));
+    for (size_t i = 0; i < qs.size(); ++i) qs[i]["id"] = std::to_string(i + 1);
+    write_text(eval / "scienceqa" / "llava_test_CQM-A.json", qs.dump(1));
+    copy_images(eval / "scienceqa" / "images" / "test");
+    put_file(kScore / "sqa" / "pid_splits.json", eval / "scienceqa" / "pid_splits.json");
+    put_file(kScore / "sqa" / "problems.json", eval / "scienceqa" / "problems.json");
+    return ids(qs.get<std::vector<Json>>(), "id");
+  }
+  if (name == "textvqa") {
+    const auto qs = questions_from_answers(kScore / "textvqa" / "answers.jsonl");
+    write_jsonl(eval / "textvqa" / "llava_textvqa_val_v051_ocr.jsonl", qs);
+    copy_images(eval / "textvqa" / "train_images");
+    put_file(kScore / "textvqa" / "TextVQA_0.5.1_val.json", eval / "textvqa" / "TextVQA_0.5.1_val.json");
+    return ids(qs, "question_id");
+  }
+  if (name == "pope") {  // the first 3 questions of each split
+    std::vector<Json> qs;
+    std::map<std::string, int> per_split;
+    for (const auto& q : read_jsonl(kScore / "pope" / "llava_pope_test.jsonl"))
+      if (per_split[q["category"].get<std::string>()]++ < 3) qs.push_back(q);
+    qs = with_images(qs);
+    write_jsonl(eval / "pope" / "llava_pope_test.jsonl", qs);
+    copy_images(eval / "pope" / "val2014");
+    fs::copy(kScore / "pope" / "coco", eval / "pope" / "coco", fs::copy_options::recursive);
+    return ids(qs, "question_id");
+  }
+  if (name == "mme") {
+    // calculation.py needs every task: the fixture's 28 images x 2 questions, each image at the
+    // path its question id names inside the release folder.
+    const fs::path release = eval / "MME" / "MME_Benchmark_release_version";
+    fs::create_directories(release.parent_path());
+    fs::copy(kScore / "mme" / "MME_Benchmark_release_version", release, fs::copy_options::recursive);
+    auto qs = questions_from_answers(kScore / "mme" / "answers.jsonl");
+    for (size_t i = 0; i < qs.size(); ++i) {
+      const std::string image = qs[i]["question_id"];
+      qs[i]["image"] = image;
+      if (!fs::exists(release / image)) put_file(kData / "eval" / "images" / kImages[i % kImages.size()], release / image);
+    }
+    write_jsonl(eval / "MME" / "llava_mme.jsonl", qs);
+    return ids(qs, "question_id");
+  }
+  if (name == "mmbench") {
+    put_file(kData / "eval" / "mmbench.tsv", eval / "mmbench" / "mmbench_dev_20230712.tsv");
+    std::vector<Json> out;  // the index column
+    std::ifstream in(kData / "eval" / "mmbench.tsv");
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line))
+      if (!line.empty()) out.push_back(std::stoll(line.substr(0, line.find('\t'))));
+    return out;
+  }
+  if (name == "mmvet") {
+    const auto qs = read_jsonl(kData / "eval" / "questions.jsonl");
+    write_jsonl(eval / "mm-vet" / "llava-mm-vet.jsonl", qs);
+    copy_images(eval / "mm-vet" / "images");
+    return ids(qs, "question_id");
+  }
+  ADD_FAILURE() << "no playground recipe for " << name;
+  return {};
+}
+
+// merge.jsonl: one answer per question, in question order, with the engine's keys.
+void expect_merged(const fs::path& merged, const std::vector<Json>& question_ids, bool mmbench_keys) {
+  ASSERT_TRUE(fs::exists(merged)) << merged;
+  const auto answers = read_jsonl(merged);
+  ASSERT_EQ(answers.size(), question_ids.size()) << merged;
+  std::vector<std::string> keys = {"question_id", "prompt", "text", "answer_id", "model_id", "metadata"};
+  if (mmbench_keys) keys.insert(keys.end(), {"round_id", "options", "option_char"});
+  for (size_t i = 0; i < answers.size(); ++i) {
+    EXPECT_EQ(answers[i]["question_id"], question_ids[i]) << merged << " line " << i + 1;
+    for (const auto& k : keys) EXPECT_TRUE(answers[i].contains(k)) << merged << " line " << i + 1 << " lacks " << k;
+    EXPECT_EQ(answers[i].value("model_id", ""), kCkpt) << merged << " line " << i + 1;
+  }
+}
+
+class EvalScriptsE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : name)
+      if (c == '/') c = '_';
+    dir_ = fs::temp_directory_path() / ("imp_e2e_scripts_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  // STAGE=all on the CPU with `chunks` processes (CUDA_VISIBLE_DEVICES=0,1,... only names the chunks).
+  // Two new tokens: longer answers of the random model contain tabs, which break MME's tab-separated
+  // eval_tool files; the MME scorer rejects those exactly as calculation.py would.
+  std::string env(int chunks) const {
+    std::string gpus = "0";
+    for (int i = 1; i < chunks; ++i) gpus += "," + std::to_string(i);
+    return "STAGE=all MODEL_PATH=" + quote(kData / "models" / kCkpt) + " CONV_MODE=phi2 CUDA_VISIBLE_DEVICES=" + gpus +
+           " EXTRA_ARGS='--device cpu --max-new-tokens 2' EVAL_DIR=" + quote(dir_) + " IMP=" + quote(IMP_BINARY) + " ";
+  }
+  fs::path dir_;
+};
+
+class OneScript : public EvalScriptsE2E, public ::testing::WithParamInterface<Bench> {};
+
+TEST_P(OneScript, RunsEndToEndInTwoChunks) {
+  const Bench& b = GetParam();
+  const auto ids = prepare(dir_, b.name);
+  ASSERT_FALSE(ids.empty());
+  const Proc r = run(env(2) + "bash " + quote(kScripts / (b.name + ".sh")));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const fs::path answers = dir_ / b.answers_dir;
+  EXPECT_TRUE(fs::exists(answers / "2_0.jsonl")) << r.output;
+  EXPECT_TRUE(fs::exists(answers / "2_1.jsonl")) << r.output;
+  expect_merged(answers / "merge.jsonl", ids, b.mmbench_keys);
+  for (const auto& out : b.outputs) EXPECT_TRUE(fs::exists(dir_ / out)) << out << " not written\n" << r.output;
+  if (b.name == "vqav2") {  // every test2015 question in the upload file, unanswered ones with ""
+    const Json upload = Json::parse(slurp(dir_ / b.outputs[0]));
+    EXPECT_EQ(upload.size(), 6u) << upload.dump();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Scripts, OneScript, ::testing::ValuesIn(benches()),
+                         [](const ::testing::TestParamInfo<Bench>& info) { return info.param.name; });
+
+// all.sh over a playground holding every benchmark: each one answered, scored, and in the table.
+TEST_F(EvalScriptsE2E, AllShRunsEveryBenchmarkAndFillsTheTable) {
+  std::map<std::string, std::vector<Json>> ids;
+  for (const auto& b : benches()) ids[b.name] = prepare(dir_, b.name);
+  const Proc r = run(env(1) + "bash " + quote(kScripts / "all.sh"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const auto& b : benches()) {
+    EXPECT_NE(r.output.find("== " + b.name + "\n"), std::string::npos) << b.name << " not run\n" << r.output;
+    expect_merged(dir_ / b.answers_dir / "merge.jsonl", ids[b.name], b.mmbench_keys);
+    for (const auto& out : b.outputs) EXPECT_TRUE(fs::exists(dir_ / out)) << out << " not written\n" << r.output;
+  }
+  // The table row: a number or "server" in every column, none left "-".
+  const auto row = r.output.find("| " + kCkpt + " |");
+  ASSERT_NE(row, std::string::npos) << r.output;
+  const std::string line = r.output.substr(row, r.output.find('\n', row) - row);
+  EXPECT_EQ(line.find("| - |"), std::string::npos) << line;
+}
+
+TEST_F(EvalScriptsE2E, AllShFailsWhenABenchmarkFails) {
+  prepare(dir_, "mmvet");
+  fs::remove_all(dir_ / "mm-vet" / "images");
+  const Proc r = run(env(1) + "bash " + quote(kScripts / "all.sh"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("== mmvet: FAILED (exit 3)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("mm-vet/images"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| " + kCkpt + " |"), std::string::npos) << "the table is still printed\n" << r.output;
+}
+
+}  // namespace
