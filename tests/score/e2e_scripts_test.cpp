@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -371,6 +370,7 @@ TEST_F(EvalScriptsE2E, ImpDefaultsToTheCheckoutsBuild) {
     fs::remove_all(eval);
     fs::remove(repo / where);
   }
+  if (fs::exists("/usr/bin/imp") || fs::exists("/bin/imp")) GTEST_SKIP() << "an imp is installed on PATH";
   const Proc r = run(cmd);
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("no imp executable"), std::string::npos) << r.output;
