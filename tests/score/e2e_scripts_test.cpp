@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -375,6 +376,32 @@ TEST_F(EvalScriptsE2E, ImpDefaultsToTheCheckoutsBuild) {
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("no imp executable"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("IMP=<path of imp>"), std::string::npos) << r.output;
+}
+
+// VQAv2 / VizWiz on a val split with local annotations: accuracy instead of the server upload.
+TEST_F(EvalScriptsE2E, LocalValAccuracyForVqav2AndVizwiz) {
+  Json gts = Json::array();  // the evaluator wants exactly 10 human answers per question
+  for (int i = 0; i < 10; ++i) gts.push_back({{"answer", i < 3 ? "yes" : "no"}, {"answer_confidence", "yes"}});
+  for (const char* name : {"vqav2", "vizwiz"}) {
+    const Bench& b = *std::find_if(benches().begin(), benches().end(), [&](const Bench& x) { return x.name == name; });
+    prepare(dir_, b);
+    Json annotations = Json::array();  // VizWiz: [{image, answers}]; VQAv2: {"annotations": [{question_id, answers}]}
+    for (const auto& q : read_jsonl(dir_ / b.questions))
+      annotations.push_back(b.name == "vizwiz" ? Json{{"image", q["image"]}, {"answers", gts}}
+                                               : Json{{"question_id", q["question_id"]}, {"answers", gts}});
+    if (b.name == "vqav2") annotations = Json{{"annotations", annotations}};
+    const fs::path file = dir_ / (b.name + "_val_annotations.json");
+    write_text(file, annotations.dump());
+    const std::string var = b.name == "vqav2" ? "VQAV2_ANNOTATIONS=" : "VIZWIZ_ANNOTATIONS=";
+    const Proc r = run(env(1) + var + quote(file) + " bash " + quote(kScripts / (b.name + ".sh")));
+    ASSERT_EQ(r.status, 0) << r.output;
+    const fs::path results = dir_ / "results" / kCkpt;
+    EXPECT_TRUE(fs::exists(results / (b.name + ".json"))) << r.output;
+    const std::string summary = slurp(results / (b.name + ".txt"));
+    EXPECT_EQ(summary.rfind(b.name + "\t", 0), 0u) << summary;
+    EXPECT_EQ(summary.find("server:"), std::string::npos) << summary;
+    EXPECT_FALSE(fs::exists(dir_ / b.outputs[0])) << "no upload file for a local val run";
+  }
 }
 
 }  // namespace
