@@ -10,3 +10,11 @@ imp_add_test(NAME imp_score_script_tests LABELS integration NO_TORCH SRCS
   score/scripts_test.cpp
 )
 add_dependencies(imp_score_script_tests imp)
+# scripts/eval/*.sh end to end (STAGE=all: `imp eval` on the CPU with the tiny model, then scoring) on
+# playgrounds built from the fixtures; the questions have images, so imp needs the image pipeline.
+if(IMP_WITH_OPENCV)
+  imp_add_test(NAME imp_score_e2e_tests LABELS integration NO_TORCH LIBS imp_header_deps SRCS
+    score/e2e_scripts_test.cpp
+  )
+  add_dependencies(imp_score_e2e_tests imp)
+endif()

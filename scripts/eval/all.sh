@@ -3,6 +3,8 @@
 # per-benchmark scripts, e.g. MODEL_PATH=... CUDA_VISIBLE_DEVICES=0,1,2,3 bash scripts/eval/all.sh;
 # STAGE=score re-scores existing answers) and prints the Imp README table for CKPT.
 # BENCHMARKS="gqa pope" limits the run; TABLE_ONLY=1 only prints the table from earlier results.
+# Exit status 1 when a benchmark script failed or BENCHMARKS names an unknown one (the table is still
+# printed); benchmarks without their question file are skipped, not failed.
 HERE="$(cd "$(dirname "$0")" && pwd)"
 source "$HERE/common.sh"
 set +e
@@ -16,10 +18,12 @@ declare -A QUESTIONS=(
 ORDER=(vqav2 gqa vizwiz sqa textvqa pope mme mmbench mmvet)
 TITLES=(VQAv2 GQA VizWiz "SQA(IMG)" TextVQA POPE "MME(P)" MMB MM-Vet)
 
+FAILED=()
 if [[ -z "${TABLE_ONLY:-}" ]]; then
   for b in ${BENCHMARKS:-${ORDER[@]}}; do
     if [[ -z "${QUESTIONS[$b]:-}" ]]; then
       echo "unknown benchmark '$b' (one of: ${ORDER[*]})" >&2
+      FAILED+=("$b")
       continue
     fi
     if [[ ! -f "$EVAL_DIR/${QUESTIONS[$b]}" ]]; then
@@ -27,7 +31,7 @@ if [[ -z "${TABLE_ONLY:-}" ]]; then
       continue
     fi
     echo "== $b" >&2
-    bash "$HERE/$b.sh" || echo "== $b: FAILED (exit $?)" >&2
+    bash "$HERE/$b.sh" || { echo "== $b: FAILED (exit $?)" >&2; FAILED+=("$b"); }
   done
 fi
 
@@ -52,4 +56,8 @@ for b in "${ORDER[@]}"; do
   f="$RESULTS_DIR/$b.txt"
   [[ -f "$f" && "$(cut -f2 "$f")" == server:* ]] && echo "$b: submit $(cut -f2 "$f" | cut -d: -f2-)"
 done
+if ((${#FAILED[@]})); then
+  echo "failed: ${FAILED[*]}" >&2
+  exit 1
+fi
 exit 0

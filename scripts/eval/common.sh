@@ -3,7 +3,8 @@
 # (playground/README.md). Environment:
 #   MODEL_PATH   model or LoRA directory (required for inference)   MODEL_BASE  base model for a LoRA dir
 #   CKPT         name of the answer/result folders (default: basename of MODEL_PATH)
-#   CONV_MODE    template (default phi2)        IMP       imp executable (default ./build/imp, else PATH)
+#   CONV_MODE    template (default phi2)
+#   IMP          imp executable (default: <repo>/build/src/imp, then <repo>/build/imp, then imp on PATH)
 #   EVAL_DIR     data root (default ./playground/data/eval)
 #   STAGE        all (default) | infer (answers only) | score (score existing answers, no GPU needed)
 #   ANSWERS      with STAGE=score: score this merged answers file instead of the default location
@@ -15,8 +16,18 @@ EVAL_DIR="${EVAL_DIR:-./playground/data/eval}"
 CONV_MODE="${CONV_MODE:-phi2}"
 STAGE="${STAGE:-all}"
 if [[ -z "${IMP:-}" ]]; then
-  if [[ -x ./build/imp ]]; then IMP=./build/imp; else IMP=imp; fi
+  _imp_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+  if [[ -x "$_imp_root/build/src/imp" ]]; then IMP="$_imp_root/build/src/imp"
+  elif [[ -x "$_imp_root/build/imp" ]]; then IMP="$_imp_root/build/imp"
+  elif command -v imp > /dev/null; then IMP="$(command -v imp)"
+  else IMP=missing_imp  # only fails when a stage runs imp (TABLE_ONLY=1 all.sh does not)
+  fi
 fi
+missing_imp() {
+  echo "no imp executable in build/src, build/ or PATH: build it (cmake -S . -B build && cmake --build build" \
+    "--target imp) or set IMP=<path of imp>" >&2
+  exit 2
+}
 CKPT="${CKPT:-$(basename "${MODEL_PATH:-model}")}"
 RESULTS_DIR="${RESULTS_DIR:-$EVAL_DIR/results/$CKPT}"
 IFS=',' read -ra GPULIST <<< "${CUDA_VISIBLE_DEVICES:-0}"
