@@ -428,5 +428,20 @@ TEST_F(Train, TensorBoardScalarsMatchMetrics) {
   }
 }
 
+// CKPT-7: rank 1 dies while writing its part of checkpoint-2: rank 0 fails at the pre-commit barrier, no
+// marker is written, the launcher exits non-zero, and the next run resumes from the last commit.
+TEST_F(Train, RankDyingMidSaveLeavesNoCommit) {
+  const auto o = out("ckpt7");
+  std::string f = lora_flags(o, 4) + " --save_steps 1 --ddp_timeout 20";
+  f.replace(f.find("--per_device_train_batch_size 2"), 31, "--per_device_train_batch_size 1");
+  auto r = run_imp(two_ranks(f), "IMP_FAULT=ckpt_write:rng_state_1.safetensors:10 IMP_FAULT_STEP=2");
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(o + "/checkpoint-1/COMMITTED")) << r.output;
+  EXPECT_FALSE(fs::exists(o + "/checkpoint-2")) << r.output;
+  r = run_imp(two_ranks(f));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from " + o + "/checkpoint-1"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace imp::test
