@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "imp/core/utf8.h"
+
 namespace imp::text::detail {
 
 // Byte length of the UTF-8 sequence that starts with `lead` (1 for a stray continuation byte, so
@@ -30,7 +32,7 @@ std::string utf8_lossy(std::string_view bytes);
 
 // Decodes the code point at s[i] (s must be valid UTF-8 there).
 uint32_t decode_at(std::string_view s, size_t i);
-void append_utf8(std::string& out, uint32_t cp);
+using ::imp::append_utf8;  // imp/core/utf8.h
 
 // Rust char::is_whitespace (the Unicode White_Space property), which is also what Oniguruma's \s
 // and Rust regex's \s match.

@@ -56,7 +56,7 @@ fuzz_target() {
 }
 
 fuzz_target safetensors src/io/safetensors.cpp src/core/json.cpp src/core/fs.cpp
-LIBS="-lpcre2-8 -lutf8proc" DICT="type Sequence ByteLevel Split Regex String Metaspace Prepend Replace NFC BPE behavior Isolated Removed MergedWithNext Contiguous invert rstrip lstrip single_word normalized special byte_fallback fuse_unk TemplateProcessing SpecialToken ids <0x41> (?i:" fuzz_target tokenizer src/text/*.cpp src/core/json.cpp src/core/fs.cpp
+LIBS="-lpcre2-8 -lutf8proc" DICT="type Sequence ByteLevel Split Regex String Metaspace Prepend Replace NFC BPE behavior Isolated Removed MergedWithNext Contiguous invert rstrip lstrip single_word normalized special byte_fallback fuse_unk TemplateProcessing SpecialToken ids <0x41> (?i:" fuzz_target tokenizer src/text/*.cpp src/core/json.cpp src/core/fs.cpp src/core/utf8.cpp
 LIBS="-I/usr/include/opencv4 -ljpeg -lopencv_imgcodecs -lopencv_imgproc -lopencv_core" DICT="IHDR IDAT IEND PLTE tRNS gAMA RIFF WEBP VP8L VP8X Adobe JFIF \x89PNG \xFF\xD8\xFF \xFF\xC0 \xFF\xC2 \xFF\xC4 \xFF\xDA \xFF\xDB \xFF\xD9 \xFF\xEE \x9d\x01\x2a" fuzz_target image src/image/decode.cpp src/image/header.cpp src/image/jpeg.cpp src/image/process.cpp src/image/resize.cpp
 
 fuzz_target records src/data/records.cpp src/data/conversation.cpp src/core/json.cpp src/core/fs.cpp

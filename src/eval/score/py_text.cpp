@@ -3,26 +3,10 @@
 
 #include <utf8proc.h>
 
+#include "imp/core/utf8.h"
+
 namespace imp::eval::py {
 namespace {
-
-void append(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 utf8proc_category_t category(uint32_t cp) { return utf8proc_category(static_cast<utf8proc_int32_t>(cp)); }
 
@@ -104,8 +88,8 @@ std::string lower(std::string_view s) {
   for (size_t i = 0; i < cps.size(); ++i) {
     const uint32_t cp = cps[i];
     if (cp == 0x130) {  // SpecialCasing: LATIN CAPITAL LETTER I WITH DOT ABOVE -> i + COMBINING DOT ABOVE
-      append(out, 0x69);
-      append(out, 0x307);
+      append_utf8(out, 0x69);
+      append_utf8(out, 0x307);
     } else if (cp == 0x3A3) {  // Final_Sigma: cased letter before, none after (skipping case-ignorables)
       size_t j = i;
       while (j > 0 && is_case_ignorable(cps[j - 1])) --j;
@@ -113,9 +97,9 @@ std::string lower(std::string_view s) {
       size_t k = i + 1;
       while (k < cps.size() && is_case_ignorable(cps[k])) ++k;
       const bool after = k < cps.size() && is_cased(cps[k]);
-      append(out, before && !after ? 0x3C2 : 0x3C3);
+      append_utf8(out, before && !after ? 0x3C2 : 0x3C3);
     } else {
-      append(out, static_cast<uint32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+      append_utf8(out, static_cast<uint32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
     }
   }
   return out;
