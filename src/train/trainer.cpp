@@ -299,7 +299,10 @@ class Trainer {
   void train_step(Clock::time_point t0, int64_t steps_this_run) {
     const auto step_start = Clock::now();
     const double scale = scaler_.scale();
-    double loss_sum = 0.0, tokens = 0.0, positions = 0.0, samples = 0.0;
+    // Token-loss sum, label tokens and positions, accumulated on the device (one sync per step, not per
+    // micro-batch); samples are known on the host.
+    auto counters = torch::zeros({3}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+    double samples = 0.0;
     for (int64_t k = 0; k < a_.gradient_accumulation_steps; ++k) {
       auto batch = next_micro_batch();
       samples += static_cast<double>(batch.indices.size());
@@ -319,10 +322,9 @@ class Trainer {
         token_loss = torch::nn::functional::cross_entropy(
             logits, labels,
             torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kSum));
-        tokens += static_cast<double>(labels.ne(kIgnoreIndex).sum().item<int64_t>());
-        positions += static_cast<double>(out.attention_mask.sum().item<int64_t>());
+        counters += torch::stack({token_loss.detach().to(torch::kFloat64), labels.ne(kIgnoreIndex).sum().to(torch::kFloat64),
+                                  out.attention_mask.sum().to(torch::kFloat64)});
       }
-      loss_sum += token_loss.item<double>();
       (scale == 1.0 ? token_loss : token_loss * scale).backward();
     }
     inject_fault();
@@ -333,10 +335,12 @@ class Trainer {
     for (auto& p : params_)
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
     pg_->all_reduce_grads(params_);
-    const double total_tokens = pg_->all_reduce_sum(tokens, "token count" + at_step);
-    const double total_loss = pg_->all_reduce_sum(loss_sum, "loss sum" + at_step);
-    const double total_positions = pg_->all_reduce_sum(positions, "throughput counters" + at_step);
-    const double total_samples = pg_->all_reduce_sum(samples, "throughput counters" + at_step);
+    std::vector<torch::Tensor> totals = {
+        torch::cat({counters, torch::tensor({samples}, counters.options())})};
+    pg_->all_reduce_sum(totals, "loss and token counts" + at_step);
+    const auto t = totals[0].cpu();
+    const double total_loss = t[0].item<double>(), total_tokens = t[1].item<double>(),
+                 total_positions = t[2].item<double>(), total_samples = t[3].item<double>();
 
     bool apply = total_tokens > 0;
     {
