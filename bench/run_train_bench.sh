@@ -55,4 +55,10 @@ print(f"| step ms | {p['step_ms']:.0f} | {c['step_ms']:.0f} | {p['step_ms'] / c[
 print(f"| tokens/s | {p['tokens_per_s']:.1f} | {c['tokens_per_s']:.1f} | {c['tokens_per_s'] / p['tokens_per_s']:.2f}x |")
 print(f"| samples/s | {p['samples_per_s']:.3f} | {c['samples_per_s']:.3f} | {c['samples_per_s'] / p['samples_per_s']:.2f}x |")
 print(f"| peak RSS MiB | {p['peak_rss_mb']:.0f} | {c['peak_rss_mb']:.0f} | {p['peak_rss_mb'] / c['peak_rss_mb']:.2f}x |")
+if "peak_cuda_mb" in p and "peak_cuda_mb" in c:
+    print(f"| peak CUDA MiB | {p['peak_cuda_mb']:.0f} | {c['peak_cuda_mb']:.0f} | {p['peak_cuda_mb'] / c['peak_cuda_mb']:.2f}x |")
+if "mfu" in c:  # the same work on both sides: the Python MFU scales with its step time
+    py_mfu = c["mfu"] * c["step_ms"] / p["step_ms"]
+    print(f"| MFU | {100 * py_mfu:.1f}% | {100 * c['mfu']:.1f}% | {c['mfu'] / py_mfu:.2f}x |")
+    print(f"\nMFU: {c['step_tflop']:.3f} TFLOP per step (docs/training.md \"MFU\") over {c['peak_source']}.")
 PYEOF

@@ -2,11 +2,17 @@
 # Other dependencies are found before Torch, whose config scripts change global state.
 find_package(Threads REQUIRED)
 
-# Header-only libraries. On machines without them (the GPU machine), point CMAKE_PREFIX_PATH or
-# IMP_THIRD_PARTY_INCLUDE at a folder holding the nlohmann/ and CLI/ headers.
-set(IMP_THIRD_PARTY_INCLUDE "" CACHE PATH "Extra include folder for header-only dependencies")
-find_path(IMP_NLOHMANN_INCLUDE nlohmann/json.hpp HINTS ${IMP_THIRD_PARTY_INCLUDE} REQUIRED)
-find_path(IMP_CLI11_INCLUDE CLI/CLI.hpp HINTS ${IMP_THIRD_PARTY_INCLUDE} REQUIRED)
+# Machines without apt (a GPU node) use a carried copy of the Debian packages' files: scripts/pack_deps.sh
+# writes third_party/ (include/: nlohmann, CLI11, gloo, pcre2.h, utf8proc.h; lib/: static PCRE2 and utf8proc;
+# googletest/: its source). The system's copy wins where both exist.
+set(IMP_THIRD_PARTY_DIR "${PROJECT_SOURCE_DIR}/third_party" CACHE PATH "Carried dependencies (scripts/pack_deps.sh)")
+set(IMP_THIRD_PARTY_INCLUDE "${IMP_THIRD_PARTY_DIR}/include" CACHE PATH "Extra include folder for dependencies")
+set(_imp_missing_hint "install it (scripts/setup.sh) or, without apt, carry third_party/ made by scripts/pack_deps.sh")
+find_path(IMP_NLOHMANN_INCLUDE nlohmann/json.hpp PATHS ${IMP_THIRD_PARTY_INCLUDE})
+find_path(IMP_CLI11_INCLUDE CLI/CLI.hpp PATHS ${IMP_THIRD_PARTY_INCLUDE})
+if(NOT IMP_NLOHMANN_INCLUDE OR NOT IMP_CLI11_INCLUDE)
+  message(FATAL_ERROR "imp: nlohmann/json.hpp or CLI/CLI.hpp not found: ${_imp_missing_hint}")
+endif()
 add_library(imp_header_deps INTERFACE)
 target_include_directories(imp_header_deps SYSTEM INTERFACE ${IMP_NLOHMANN_INCLUDE} ${IMP_CLI11_INCLUDE})
 
@@ -33,19 +39,29 @@ if(IMP_WITH_OPENCV)
     endif()
   endif()
 endif()
+if(IMP_WITH_OPENCV)
+  find_package(JPEG QUIET)  # raw CMYK/YCCK JPEG decoding (libjpeg62-turbo-dev)
+  if(NOT JPEG_FOUND)
+    message(STATUS "imp: libjpeg not found, the image pipeline is not built (IMP_WITH_OPENCV=OFF)")
+    set(IMP_WITH_OPENCV OFF)
+  endif()
+endif()
 
 # Tokenizers: PCRE2 (Unicode classes, lookahead in the Qwen2/GPT-2 pre-tokenizer regexes) and utf8proc (NFC).
-find_path(IMP_PCRE2_INCLUDE pcre2.h REQUIRED)
-find_library(IMP_PCRE2_LIB pcre2-8 REQUIRED)
-find_path(IMP_UTF8PROC_INCLUDE utf8proc.h REQUIRED)
-find_library(IMP_UTF8PROC_LIB utf8proc REQUIRED)
+find_path(IMP_PCRE2_INCLUDE pcre2.h PATHS ${IMP_THIRD_PARTY_INCLUDE})
+find_library(IMP_PCRE2_LIB pcre2-8 PATHS ${IMP_THIRD_PARTY_DIR}/lib)
+find_path(IMP_UTF8PROC_INCLUDE utf8proc.h PATHS ${IMP_THIRD_PARTY_INCLUDE})
+find_library(IMP_UTF8PROC_LIB utf8proc PATHS ${IMP_THIRD_PARTY_DIR}/lib)
+if(NOT IMP_PCRE2_INCLUDE OR NOT IMP_PCRE2_LIB OR NOT IMP_UTF8PROC_INCLUDE OR NOT IMP_UTF8PROC_LIB)
+  message(FATAL_ERROR "imp: PCRE2 (libpcre2-dev) or utf8proc (libutf8proc-dev) not found: ${_imp_missing_hint}")
+endif()
 add_library(imp_text_deps INTERFACE)
 target_include_directories(imp_text_deps SYSTEM INTERFACE ${IMP_PCRE2_INCLUDE} ${IMP_UTF8PROC_INCLUDE})
 target_link_libraries(imp_text_deps INTERFACE ${IMP_PCRE2_LIB} ${IMP_UTF8PROC_LIB})
 target_compile_definitions(imp_text_deps INTERFACE PCRE2_CODE_UNIT_WIDTH=8)
 
 # c10d Gloo headers include <gloo/...>; LibTorch wheels ship them, Debian needs libgloo-dev.
-find_path(IMP_GLOO_INCLUDE gloo/algorithm.h HINTS ${IMP_THIRD_PARTY_INCLUDE})
+find_path(IMP_GLOO_INCLUDE gloo/algorithm.h PATHS ${IMP_THIRD_PARTY_INCLUDE})
 
-find_package(Torch REQUIRED)
-message(STATUS "imp: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
+include(ImpTorch)
+message(STATUS "imp: LibTorch ${Torch_VERSION} (${IMP_TORCH_KIND}) from ${Torch_DIR}, CUDA ${IMP_TORCH_CUDA}")

@@ -1,7 +1,15 @@
 # imp_add_test(NAME <bin> SRCS <files...> LABELS <labels...> [NO_TORCH] [LIBS <libs...>]): one
 # GoogleTest binary per group, every test case registered with CTest and labelled. NO_TORCH links only
 # the torch-free libraries in LIBS (default imp_format): fast to build, no LibTorch in the process.
-find_package(GTest REQUIRED)
+find_package(GTest QUIET)
+if(NOT GTest_FOUND)
+  # No libgtest-dev (a GPU node without apt): build the carried googletest source (scripts/pack_deps.sh).
+  if(NOT EXISTS "${IMP_THIRD_PARTY_DIR}/googletest/CMakeLists.txt")
+    message(FATAL_ERROR "imp: GoogleTest not found: ${_imp_missing_hint}, or configure with -DIMP_BUILD_TESTS=OFF")
+  endif()
+  set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
+  add_subdirectory("${IMP_THIRD_PARTY_DIR}/googletest" "${CMAKE_BINARY_DIR}/googletest" EXCLUDE_FROM_ALL)
+endif()
 include(GoogleTest)
 
 function(imp_add_test)

@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
-# Installs every system package imp needs to build and test (Debian 12). Idempotent: packages that are
-# already installed are skipped, so a second run costs a few seconds. Uses sudo when not root.
+# Installs what imp needs to build and test on Debian 12. Idempotent: what is present is skipped, so a
+# second run costs a few seconds. Uses sudo when not root.
+#
+#   IMP_TOOLCHAINS="wheel debian" scripts/setup.sh
+#
+# IMP_TOOLCHAINS names the LibTorch builds to prepare (default: wheel):
+#   wheel   PyPI torch $IMP_TORCH_PIN (CUDA 13 build, ~2 minutes, 5.6 GB) in the project venv .venv-torch; CMake
+#           builds against its LibTorch, with CUDA + NCCL where a CUDA toolkit is installed (README "Toolchains").
+#   debian  Debian's LibTorch 1.13 (CPU) with OpenBLAS, and python3-torch for its torchrun.
+#   none    only the other build dependencies.
 set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+toolchains="${IMP_TOOLCHAINS:-wheel}"
+torch_pin="${IMP_TORCH_PIN:-torch==2.15.*}"
 
 PKGS=(
   build-essential cmake ninja-build ccache pkg-config git
-  libtorch-dev libgloo-dev            # LibTorch 1.13 (CPU) + the c10d Gloo headers it needs
-  libopenblas0-openmp                 # fast fp32 BLAS for LibTorch (reference BLAS is ~10x slower)
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgloo-dev                         # c10d Gloo headers (neither LibTorch ships them)
+  nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
   libpcre2-dev libutf8proc-dev      # tokenizer regexes (\p{L}, lookahead) and NFC
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev  # decode; raw CMYK JPEG via libjpeg
   clang                               # libFuzzer for the fuzz targets
 )
+for t in $toolchains; do
+  case "$t" in
+    wheel) PKGS+=(python3-venv) ;;
+    debian) PKGS+=(libtorch-dev libopenblas0-openmp python3-torch) ;;  # OpenBLAS: reference BLAS is ~10x slower
+    none) ;;
+    *) echo "setup: unknown toolchain '$t' in IMP_TOOLCHAINS (use wheel and/or debian, or none)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -20,11 +38,29 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PKGS[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+case " $toolchains " in
+  *" wheel "*)
+    venv="$root/.venv-torch"
+    # Debian's python3 (not another python3 first on PATH): the venv must outlive shell set-ups.
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" - "$torch_pin" <<'EOF' 2>/dev/null; then
+import sys, fnmatch, torch
+want = sys.argv[1].split("==", 1)[1]
+sys.exit(0 if fnmatch.fnmatch(torch.__version__.split("+")[0], want) else 1)
+EOF
+      echo "setup: $("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)') in .venv-torch"
+    else
+      [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+      echo "setup: installing $torch_pin into .venv-torch (about 2 minutes, 5.6 GB)"
+      "$venv/bin/pip" install -q --disable-pip-version-check "$torch_pin"
+    fi
+    ;;
+esac

@@ -11,6 +11,7 @@
 #include "imp/cli/data.h"
 #include "imp/cli/registry.h"
 #include "imp/cli/tokenize.h"
+#include "imp/core/build_info.h"
 #include "imp/core/compat.h"
 #include "imp/core/error.h"
 
@@ -52,11 +53,17 @@ int main(int argc, char** argv_in) {
   CLI::App app{"imp: train, merge and evaluate Imp multimodal models (SigLIP + projector + Phi-2/Qwen1.5/Phi-3) "
                "on LibTorch " + imp::compat::torch_version()};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "imp 0.1.0 (LibTorch " + imp::compat::torch_version() + ")");
+  app.set_version_flag("--version", [] { return imp::build_info_report(); },
+                       "Print the build (LibTorch, CUDA, cuDNN, NCCL, Gloo), CPU features and visible GPUs");
 
   imp::cli::InspectOptions inspect;
   auto* c_inspect = app.add_subcommand("inspect", "Summarise a model directory, PEFT adapter or .safetensors file");
-  c_inspect->add_option("path", inspect.path, "model directory, adapter directory or .safetensors file")->required();
+  auto* o_path = c_inspect->add_option("path", inspect.path, "model directory, adapter directory or .safetensors file");
+  auto* o_env = c_inspect->add_flag("--env", inspect.env, "print the build and the machine (as imp --version)");
+  o_env->excludes(o_path);
+  c_inspect->callback([&] {
+    if (!inspect.env && inspect.path.empty()) throw CLI::RequiredError("path (or --env)");
+  });
 
   imp::cli::ForwardOptions fwd;
   auto* c_fwd = app.add_subcommand("forward", "Run one forward pass on tensors from a safetensors file");

@@ -6,3 +6,6 @@ imp_add_test(NAME imp_dist_integration_tests LABELS integration NO_TORCH LIBS im
   dist/dist_integration_test.cpp
 )
 add_dependencies(imp_dist_integration_tests imp)
+# The torchrun of the torch imp links (wheel venv, or Debian's python3-torch for Debian's LibTorch): another
+# torch's TCPStore cannot talk to this imp's.
+target_compile_definitions(imp_dist_integration_tests PRIVATE IMP_TORCHRUN="${IMP_TORCHRUN}")

@@ -11,10 +11,17 @@
 #   NPROC_PER_NODE    processes per node (default: GPUs from CUDA_VISIBLE_DEVICES / nvidia-smi, else 1)
 #   NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT   multi-node runs (torchrun's meaning)
 #   IMP_LAUNCHER      torchrun | imp | none (default: none for one process, else torchrun when found, else imp)
+#   IMP_TORCHRUN      the torchrun to use (default: the project venv's, .venv-torch/bin/torchrun, when it is
+#                     there, else torchrun on PATH). It must belong to the torch imp was built against: the
+#                     TCPStores of different torch versions do not talk.
 
 IMP_REPO="${IMP_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 IMP_BIN="${IMP_BIN:-$IMP_REPO/build/src/imp}"
 IMP_DRY_RUN="${IMP_DRY_RUN:-0}"
+if [ -z "${IMP_TORCHRUN:-}" ]; then
+  IMP_TORCHRUN=torchrun
+  [ -x "$IMP_REPO/.venv-torch/bin/torchrun" ] && IMP_TORCHRUN="$IMP_REPO/.venv-torch/bin/torchrun"
+fi
 IMP_ARGS_USED=0  # set by imp_parse_dry_run, read by the callers
 
 # Consumes a leading --dry-run (sets IMP_DRY_RUN=1); the caller shifts by IMP_ARGS_USED.
@@ -97,7 +104,7 @@ imp_launch() {
   if [ -z "$launcher" ]; then
     if [ "$nproc" -eq 1 ] && [ "$nnodes" -eq 1 ]; then
       launcher=none
-    elif command -v torchrun >/dev/null 2>&1; then
+    elif command -v "$IMP_TORCHRUN" >/dev/null 2>&1; then
       launcher=torchrun
     else
       launcher=imp
@@ -112,7 +119,7 @@ imp_launch() {
         [ -n "${MASTER_ADDR:-}" ] || imp_die "NNODES=$nnodes needs MASTER_ADDR (and MASTER_PORT) of the first node"
         rdzv=(--nnodes "$nnodes" --node_rank "${NODE_RANK:-0}" --master_addr "$MASTER_ADDR" --master_port "${MASTER_PORT:-29500}")
       fi
-      imp_run torchrun --no_python "${rdzv[@]}" --nproc_per_node "$nproc" "$IMP_BIN" "$@" ;;
+      imp_run "$IMP_TORCHRUN" --no_python "${rdzv[@]}" --nproc_per_node "$nproc" "$IMP_BIN" "$@" ;;
     imp)
       local nodes=()
       if [ "$nnodes" -gt 1 ]; then

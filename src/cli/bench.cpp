@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "imp/cli/commands.h"
+#include "imp/core/build_info.h"
 #include "imp/core/compat.h"
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
@@ -16,6 +17,7 @@
 #include "imp/models/lora.h"
 #include "imp/nn/autocast.h"
 #include "imp/nn/layers.h"
+#include "imp/train/flops.h"
 #include "imp/train/optimizer.h"
 #include "imp/train/train_model.h"
 
@@ -198,10 +200,20 @@ int run_bench_train(const BenchTrainOptions& o) {
             {"samples_per_s", samples / step_s}, {"peak_rss_mb", peak_rss_mib()}, {"last_loss", last_loss},
             {"torch", compat::torch_version()}};
   if (o.lora_r && o.mode == "lora") r["lora_r"] = o.lora_r;
-  if (dev.is_cuda()) {
-    // 6 N FLOP per token against the dense bf16 peak of an H100 SXM (989 TFLOP/s), tf32-off fp32 67 TFLOP/s.
-    const double peak = o.dtype == "bfloat16" ? 989e12 : 67e12;
-    r["mfu"] = 6.0 * static_cast<double>(n_params) * (tokens / step_s) / peak;
+  // MFU / HFU (include/imp/train/flops.h): useful FLOPs (and with recomputation) over the device's dense peak.
+  train::StepShape shape;
+  for (const auto& in : micro)
+    shape.add_rows(o.batch, o.image ? o.seq - 1 + patches : o.seq, in.pixel_values.defined() ? in.pixel_values.size(0) : 0);
+  const auto flops = train::train_step_flops(root, model.config(), shape, o.gradient_checkpointing);
+  const auto peak = train::peak_flops(dev, o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
+  if (dev.is_cuda()) r["peak_cuda_mb"] = cuda_peak_allocated_mib(dev.has_index() ? dev.index() : 0);
+  r["step_tflop"] = flops.model / 1e12;
+  r["achieved_tflop_per_s"] = flops.model / step_s / 1e12;
+  r["peak_source"] = peak.source;
+  if (peak.flops_per_s > 0) {
+    r["peak_tflop_per_s"] = peak.flops_per_s / 1e12;
+    r["mfu"] = flops.model / step_s / peak.flops_per_s;
+    r["hfu"] = flops.hardware / step_s / peak.flops_per_s;
   }
   if (o.json) {
     std::cout << r.dump() << "\n";
@@ -210,7 +222,11 @@ int run_bench_train(const BenchTrainOptions& o) {
               << o.vision_layers << "), mode " << o.mode << ", " << n_trainable / 1e6 << "M of " << n_params / 1e6
               << "M params trainable, " << tokens << " tokens/step, " << o.dtype << ", " << torch::get_num_threads()
               << " threads\n  step " << step_s << " s  (" << tokens / step_s << " tokens/s, " << samples / step_s
-              << " samples/s)\n  peak RSS " << peak_rss_mib() << " MiB\n";
+              << " samples/s)\n  " << flops.model / step_s / 1e12 << " TFLOP/s useful";
+    if (peak.flops_per_s > 0)
+      std::cout << ", MFU " << 100 * r["mfu"].get<double>() << "%, HFU " << 100 * r["hfu"].get<double>() << "% of "
+                << peak.flops_per_s / 1e12 << " TFLOP/s (" << peak.source << ")";
+    std::cout << "\n  peak RSS " << peak_rss_mib() << " MiB\n";
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "imp/cli/commands.h"
+#include "imp/core/build_info.h"
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
 #include "imp/core/json.h"
@@ -55,6 +56,10 @@ void print_tensors(const std::vector<const st::TensorInfo*>& tensors, const std:
 }  // namespace
 
 int run_inspect(const InspectOptions& o) {
+  if (o.env) {
+    std::cout << build_info_report();
+    return 0;
+  }
   std::vector<const st::TensorInfo*> tensors;
   std::vector<std::string> shards;
   std::vector<uint64_t> bytes;

@@ -155,6 +155,20 @@ c10::intrusive_ptr<compat::Backend> make_backend(const c10::intrusive_ptr<c10d::
 
 }  // namespace
 
+std::string compiled_backends() {
+  std::vector<std::string> names;
+#ifdef IMP_DIST_GLOO
+  names.push_back("Gloo");
+#endif
+#ifdef IMP_DIST_NCCL
+  names.push_back(str("NCCL ", NCCL_MAJOR, ".", NCCL_MINOR, ".", NCCL_PATCH));
+#endif
+  if (names.empty()) return "none";
+  std::string out = names[0];
+  for (size_t i = 1; i < names.size(); ++i) out += ", " + names[i];
+  return out;
+}
+
 struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<compat::Backend> backend;

@@ -23,6 +23,7 @@
 #include "imp/nn/autocast.h"
 #include "imp/text/tokenizer.h"
 #include "imp/train/checkpoint.h"
+#include "imp/train/flops.h"
 #include "imp/train/loss_scaler.h"
 #include "imp/train/metrics.h"
 #include "imp/train/optimizer.h"
@@ -303,6 +304,7 @@ class Trainer {
     // micro-batch); samples are known on the host.
     auto counters = torch::zeros({3}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
     double samples = 0.0;
+    StepShape shape;  // what this rank computed, for the FLOP count
     for (int64_t k = 0; k < a_.gradient_accumulation_steps; ++k) {
       auto batch = next_micro_batch();
       samples += static_cast<double>(batch.indices.size());
@@ -324,6 +326,8 @@ class Trainer {
             torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kSum));
         counters += torch::stack({token_loss.detach().to(torch::kFloat64), labels.ne(kIgnoreIndex).sum().to(torch::kFloat64),
                                   out.attention_mask.sum().to(torch::kFloat64)});
+        shape.add_rows(out.attention_mask.size(0), out.attention_mask.size(1),
+                       in.pixel_values.defined() ? in.pixel_values.size(0) : 0);
       }
       (scale == 1.0 ? token_loss : token_loss * scale).backward();
     }
@@ -392,11 +396,11 @@ class Trainer {
       m.skipped_steps = progress_.skipped_steps;
       m.eta_s = elapsed / static_cast<double>(steps_this_run + 1) *
                 static_cast<double>(total_steps_ - progress_.global_step);
-      if (device_.is_cuda()) {
-        // 6 N FLOP per token (forward + backward), against the dense bf16/fp16 peak of an H100 SXM.
-        const double peak = (a_.bf16 || a_.fp16) ? 989e12 : 67e12;
-        m.mfu = 6.0 * static_cast<double>(n_params_) * m.tokens_per_s / (peak * pg_->size());
-      }
+      // MFU of this rank's work (ranks do the same work on the same devices); include/imp/train/flops.h.
+      const auto peak = peak_flops(device_, a_.fp16 ? torch::kHalf : a_.bf16 ? torch::kBFloat16 : torch::kFloat32);
+      if (peak.flops_per_s > 0)
+        m.mfu = train_step_flops(tm_.model->root(), tm_.model->config(), shape, a_.gradient_checkpointing).model /
+                step_s / peak.flops_per_s;
       log_->log(m);
       last_loss_ = m.loss;
     }

@@ -32,6 +32,7 @@ expect_lacks() {
 # A clean environment: no GPUs, no torchrun, a fake binary path (dry runs never execute it).
 export IMP_BIN=/opt/imp/bin/imp
 export CUDA_VISIBLE_DEVICES=""
+export IMP_TORCHRUN=torchrun  # not the project venv's, which scripts/lib/common.sh prefers when it is there
 unset NPROC_PER_NODE NNODES NODE_RANK MASTER_ADDR MASTER_PORT IMP_LAUNCHER IMP_DRY_RUN
 run() { (cd "$TMP" && "$@" 2>&1); }
 

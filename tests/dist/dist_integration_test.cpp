@@ -209,12 +209,15 @@ TEST(DistIntegration, UnreachableMasterFailsInTime) {
   expect_fails_in_time(*r1, "could not reach the TCPStore at 192.0.2.1:29500");
 }
 
-// The real torchrun contract (Debian's python3-torch): static rendezvous = TORCHELASTIC_USE_AGENT_STORE=True,
-// every rank a client of the agent's store under /worker/attempt_<n>. Rank 1 fails on attempt 0; torchrun
-// restarts both; attempt 1 must rendezvous on fresh keys (without the prefix it would see attempt 0's).
+// The real torchrun contract: static rendezvous = TORCHELASTIC_USE_AGENT_STORE=True, every rank a client of
+// the agent's store under /worker/attempt_<n>. Rank 1 fails on attempt 0; torchrun restarts both; attempt 1
+// must rendezvous on fresh keys (without the prefix it would see attempt 0's). The launcher must belong to the
+// torch imp links (IMP_TORCHRUN, found at configure time): TCPStores of different versions do not talk.
 TEST(DistIntegration, TorchrunAgentStoreAndRestart) {
-  const char* torchrun = "/usr/bin/torchrun";
-  if (access(torchrun, X_OK) != 0) GTEST_SKIP() << "no " << torchrun << " (Debian python3-torch)";
+  const std::string torchrun = IMP_TORCHRUN;
+  if (torchrun.empty() || access(torchrun.c_str(), X_OK) != 0)
+    GTEST_SKIP() << "no torchrun of the torch this imp links ('" << torchrun << "'): the wheel venv's bin/torchrun "
+                 << "(IMP_TORCH=wheel) or Debian's python3-torch /usr/bin/torchrun (IMP_TORCH=system)";
   // Debian's torchrun 1.13 on Python 3.11 fails on its default --redirects 0 (IntFlag iteration); 1 works.
   ChildProcess run({torchrun, "--no_python", "--redirects", "1", "--tee", "1", "--nproc_per_node", "2",
                     "--max_restarts", "1", "--monitor_interval", "0.2", "--master_port", std::to_string(free_port()),

@@ -12,41 +12,12 @@
 #include "imp/io/state_dict.h"
 #include "imp/train/tensorboard.h"
 #include "test_utils.h"
+#include "train/train_test_utils.h"
 
 namespace imp::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-// The settings of tests/data/golden/train_lora_phi2.json (scripts/make_train_fixtures.py).
-// init_adapter: start from tests/data/train/lora_init (whose dropout is 0, as the reference's); false: fresh
-// LoRA from the seed, so --lora_dropout takes effect.
-std::string lora_flags(const std::string& out, int steps, bool init_adapter = true) {
-  return "finetune-lora --model_name_or_path " + model_dir("train_phi2") + " --version phi2 --data_path " +
-         data_path("train/data.json") + " --image_folder " + data_path("train/images") + " --output_dir " + out +
-         (init_adapter ? " --lora_weight_path " + data_path("train/lora_init") : std::string()) +
-         " --lora_r 4 --lora_alpha 8 --lora_dropout 0 --mm_projector_lr 5e-4 --learning_rate 1e-3"
-         " --weight_decay 0.01 --warmup_ratio 0.1 --lr_scheduler_type cosine --max_grad_norm 1.0"
-         " --per_device_train_batch_size 2 --gradient_accumulation_steps 2 --model_max_length 128"
-         " --train_sampler sequential --gradient_checkpointing False --seed 0 --num_threads 1 --logging_steps 1"
-         " --max_steps " + std::to_string(steps);
-}
-
-std::string pretrain_flags(const std::string& out, int steps) {
-  return "pretrain --model_name_or_path " + model_dir("train_phi2") + " --version plain --data_path " +
-         data_path("train/pretrain.json") + " --image_folder " + data_path("train/images") + " --output_dir " + out +
-         " --learning_rate 1e-3 --weight_decay 0.01 --warmup_ratio 0.1 --lr_scheduler_type cosine"
-         " --max_grad_norm 1.0 --per_device_train_batch_size 2 --gradient_accumulation_steps 2"
-         " --model_max_length 128 --train_sampler sequential --gradient_checkpointing False --seed 0"
-         " --num_threads 1 --logging_steps 1 --max_steps " + std::to_string(steps);
-}
-
-std::vector<Json> metrics(const std::string& out) {
-  std::ifstream in(out + "/metrics.jsonl");
-  std::vector<Json> rows;
-  for (std::string line; std::getline(in, line);) rows.push_back(Json::parse(line));
-  return rows;
-}
 
 std::string file_hash(const std::string& path) { return sha256_file(path); }
 

@@ -7,6 +7,7 @@ namespace imp::cli {
 
 struct InspectOptions {
   std::string path;  // model dir, PEFT adapter dir or a .safetensors file
+  bool env = false;  // --env: print the build and the machine instead
 };
 int run_inspect(const InspectOptions& o);
 

@@ -18,6 +18,9 @@
 
 namespace imp::dist {
 
+// The c10d backends compiled in, e.g. "Gloo, NCCL 2.30.7" ("none" without either).
+std::string compiled_backends();
+
 class ProcessGroup {  // world_size 1: no c10d at all, every collective is a no-op
  public:
   // Gloo on CPU, NCCL for CUDA devices (only where LibTorch was built with NCCL: USE_C10D_NCCL);
