@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Baseline for `imp eval` throughput: a plain PyTorch greedy loop with a KV cache (HF decoder modules called
-step by step, no `generate`) over the same model, questions and prompts, batch 1 or left-padded batches.
+step by step) or, with --decode hf-generate, HF's generate(), over the same model, questions and prompts,
+batch 1 or left-padded batches.
 
     # 1. a random Imp model with chosen widths + a question file (tokenizer of the gen_<arch> test fixture)
     python bench/eval_bench.py make --out /tmp/bench_model --arch phi2 --layers 2 --hidden 1024 --questions 16
@@ -175,6 +176,21 @@ def run(a):
             for b, e in enumerate(embs):
                 x[b, T - e.shape[0]:] = e
                 mask[b, T - e.shape[0]:] = 1
+            if a.decode == "hf-generate":
+                eos = sorted(m.eos)
+                out = m.lm.generate(inputs_embeds=x, attention_mask=mask, max_new_tokens=a.max_new_tokens,
+                                    do_sample=False, eos_token_id=eos, pad_token_id=eos[0])
+                for q, row in zip(batch, out.tolist()):  # generate has no stop string: cut at it afterwards
+                    g = []
+                    for t in row:
+                        g.append(t)
+                        if t in m.eos or g[-len(kw_ids):] == kw_ids or \
+                                keyword in m.tok.decode(g[-len(kw_ids):], skip_special_tokens=True):
+                            break
+                    new_tokens += len(g)
+                    answers.append({"question_id": q["question_id"],
+                                    "text": m.tok.decode(g, skip_special_tokens=True).strip()})
+                continue
             pos = (mask.cumsum(1) - 1).clamp(min=0)
             out = m.lm(inputs_embeds=x, attention_mask=mask, position_ids=pos, use_cache=True)
             past, logits = out.past_key_values, out.logits[:, -1]
@@ -206,7 +222,7 @@ def run(a):
         with open(a.answers, "w") as f:
             for r in answers:
                 f.write(json.dumps(r) + "\n")
-    print(json.dumps({"tool": "python", "torch": torch.__version__, "batch_size": a.batch_size, "questions": len(qs),
+    print(json.dumps({"tool": "python", "decode": a.decode, "torch": torch.__version__, "batch_size": a.batch_size, "questions": len(qs),
                       "new_tokens": new_tokens, "seconds": secs, "questions_per_s": len(qs) / secs,
                       "tokens_per_s": new_tokens / secs}))
 
@@ -231,6 +247,9 @@ def main():
     r.add_argument("--threads", type=int, default=0)
     r.add_argument("--limit", type=int, default=0)
     r.add_argument("--answers", default="")
+    r.add_argument("--decode", choices=["loop", "hf-generate"], default="loop",
+                   help="loop: the step-by-step KV-cache loop above; hf-generate: transformers' generate() "
+                        "(greedy, KV cache) on the same embeddings")
     a = ap.parse_args()
     make(a) if a.cmd == "make" else run(a)
 

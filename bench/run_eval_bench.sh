@@ -4,13 +4,15 @@
 #   bench/run_eval_bench.sh                     # CPU, float32, phi2 widths 1280 x 2 layers, 224 px
 #   ARCH=qwen2 HIDDEN=2048 LAYERS=4 DEVICE=cuda DTYPE=float16 IMAGE=384 bench/run_eval_bench.sh
 # Env: PYTHON (default /work/venv-fixtures/bin/python), IMP (default build/src/imp), ARCH, HIDDEN, LAYERS, IMAGE,
-# QUESTIONS, NEW (max new tokens), DEVICE, DTYPE, BATCHES ("1 8"), WORK (scratch dir).
+# QUESTIONS, NEW (max new tokens), DEVICE, DTYPE, BATCHES ("1 8"), WORK (scratch dir), DECODE (loop | hf-generate:
+# the Python side's step loop or transformers' generate()).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/work/venv-fixtures/bin/python}
 IMP=${IMP:-build/src/imp}
 ARCH=${ARCH:-phi2} HIDDEN=${HIDDEN:-1280} LAYERS=${LAYERS:-2} IMAGE=${IMAGE:-224}
 QUESTIONS=${QUESTIONS:-16} NEW=${NEW:-32} DEVICE=${DEVICE:-cpu} DTYPE=${DTYPE:-float32} BATCHES=${BATCHES:-1 8}
+DECODE=${DECODE:-loop}
 WORK=${WORK:-$(mktemp -d /tmp/imp_eval_bench.XXXXXX)}
 M=$WORK/model
 "$PYTHON" bench/eval_bench.py make --out "$M" --arch "$ARCH" --layers "$LAYERS" --hidden "$HIDDEN" \
@@ -18,7 +20,7 @@ M=$WORK/model
 printf "%-6s %-6s %10s %10s %9s   %s\n" batch tool "tokens/s" "quest/s" seconds "same answers"
 for bs in $BATCHES; do
   py=$("$PYTHON" bench/eval_bench.py run --model "$M" --batch-size "$bs" --max-new-tokens "$NEW" \
-       --device "$DEVICE" --dtype "$DTYPE" --answers "$WORK/py_$bs.jsonl" 2>/dev/null | tail -1)
+       --device "$DEVICE" --dtype "$DTYPE" --decode "$DECODE" --answers "$WORK/py_$bs.jsonl" 2>/dev/null | tail -1)
   cpp=$("$IMP" eval --model-path "$M" --question-file "$M/questions.jsonl" --image-folder "$M/images" \
         --answers-file "$WORK/imp_$bs.jsonl" --overwrite --temperature 0 --max_new_tokens "$NEW" \
         --batch-size "$bs" --device "$DEVICE" --dtype "$DTYPE" --json 2>/dev/null | tail -1)

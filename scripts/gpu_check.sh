@@ -8,7 +8,7 @@
 # What the build needs besides torch travels with the checkout: on a Debian machine run
 # scripts/pack_deps.sh first and bring third_party/ along (headers of nlohmann-json, CLI11 and Gloo, static
 # PCRE2 and utf8proc, GoogleTest's source). Without OpenCV (not packed) the image pipeline is left out: the
-# training, generation and NCCL workflow tests then cannot be built, and the report says so.
+# training and generation workflow tests then cannot be built, and the report says so.
 #
 #   scripts/gpu_check.sh [--dry-run] [--python PY] [--build-dir DIR] [--report FILE] [--skip-bench]
 #     --dry-run     print every step instead of running it (works on a machine without a GPU)
@@ -105,7 +105,7 @@ targets=(imp imp_gpu_tests)
 if ((dry)) || grep -q 'imp_gpu_workflow_tests' "$build/build.ninja" 2>/dev/null; then
   targets+=(imp_gpu_workflow_tests)
 else
-  skip "training, generation and NCCL workflow tests: the image pipeline (OpenCV) is not on this machine, so the trainer and the eval session were not built"
+  skip "training and generation workflow tests (imp_gpu_workflow_tests): the image pipeline (OpenCV) is not on this machine, so the trainer and the eval session were not built"
 fi
 if ! step build 420 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"; then
   ((dry)) || { add ""; add "**Build failed**: see $logs/build.log"; tail -40 "$logs/build.log"; }
@@ -152,10 +152,10 @@ if ((bench)); then
       add ""
       add "$(cat "$logs/bench_train.log")"
     fi
-    if step bench_generate 240 env PYTHON="$py" IMP="$build/src/imp" DEVICE=cuda DTYPE=float16 LAYERS=4 HIDDEN=2560 \
+    if step bench_generate 240 env PYTHON="$py" IMP="$build/src/imp" DEVICE=cuda DTYPE=float16 DECODE=hf-generate LAYERS=4 HIDDEN=2560 \
       IMAGE=384 QUESTIONS=32 NEW=64 BATCHES="1 8" bench/run_eval_bench.sh && ((!dry)); then
       add ""
-      add "### Generation: imp eval vs a PyTorch KV-cache greedy loop (bench/eval_bench.py), fp16"
+      add "### Generation: imp eval vs HF generate() (bench/eval_bench.py --decode hf-generate), fp16"
       add ""
       add '```'
       add "$(cat "$logs/bench_generate.log")"

@@ -1,5 +1,6 @@
 // CUDA checks (label gpu; skipped without a GPU): the fixtures on the GPU in fp32 against the HF
-// goldens, fp16/bf16 within their tolerances, and the fused SDPA path against eager.
+// goldens, fp16/bf16 within their tolerances, the fused SDPA path against eager, and the NCCL collectives
+// (imp dist-check) with 1 rank and with 2 ranks when 2 GPUs are visible.
 #include <gtest/gtest.h>
 
 #include <ATen/Context.h>
@@ -65,6 +66,23 @@ TEST_P(Gpu, SdpaMatchesEager) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Gpu, ::testing::Values("imp_phi2", "imp_qwen2", "imp_phi3"));
+
+TEST(GpuDist, NcclOneRank) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto r = run_imp("dist-check --device cuda --size-mb 1 --iters 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("dist-check: OK"), std::string::npos) << r.output;
+}
+
+TEST(GpuDist, NcclTwoRanks) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (gpus < 2) GTEST_SKIP() << "needs 2 GPUs, " << gpus << " visible";
+  auto r = run_imp("launch --nproc_per_node 2 --master_port 0 -- dist-check --device cuda --size-mb 4 --iters 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("backend nccl"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("dist-check: OK (2 ranks)"), std::string::npos) << r.output;
+}
 
 }  // namespace
 }  // namespace imp::test
