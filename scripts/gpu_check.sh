@@ -10,8 +10,10 @@
 # PCRE2 and utf8proc, GoogleTest's source). Without OpenCV (not packed) the image pipeline is left out: the
 # training and generation workflow tests then cannot be built, and the report says so.
 #
-#   scripts/gpu_check.sh [--dry-run] [--python PY] [--build-dir DIR] [--report FILE] [--skip-bench]
+#   scripts/gpu_check.sh [--dry-run | --allow-cpu] [--python PY] [--build-dir DIR] [--report FILE] [--skip-bench]
 #     --dry-run     print every step instead of running it (works on a machine without a GPU)
+#     --allow-cpu   run every step on a machine without a GPU (the CUDA tests skip, tiny benchmarks run on the
+#                   CPU): a test of this script, not a GPU check
 #     --python PY   the Python whose torch imp is built against (default: python3)
 #     --build-dir   default build-gpu
 #     --report      the Markdown report to write
@@ -20,15 +22,16 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-dry=0 py=python3 build=build-gpu report="" bench=1
+dry=0 allow_cpu=0 py=python3 build=build-gpu report="" bench=1
 while (($#)); do
   case "$1" in
     --dry-run) dry=1 ;;
+    --allow-cpu) allow_cpu=1 ;;
     --python) py="$2"; shift ;;
     --build-dir) build="$2"; shift ;;
     --report) report="$2"; shift ;;
     --skip-bench) bench=0 ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -74,7 +77,7 @@ if ((!dry)); then
     echo "gpu_check: '$py' cannot import torch: pass --python with a Python that has torch 2.x + CUDA" >&2
     exit 2
   fi
-  if [ "$cuda_ok" != 1 ]; then
+  if [ "$cuda_ok" != 1 ] && ((!allow_cpu)); then
     echo "gpu_check: no GPU: torch $torch_version (CUDA $torch_cuda) sees no CUDA device" \
          "(nvidia-smi: ${gpus:-not found}). Run it on a machine with an NVIDIA GPU, or use --dry-run." >&2
     exit 2
@@ -132,8 +135,15 @@ if ((!dry)); then
   add "$(grep -E '^ *[0-9]+/[0-9]+ Test +#' "$logs/ctest.log" | sed -E 's/^.*Test +#[0-9]+: ([^ ]+) [. ]*(\*{0,3}[A-Za-z]+.*) +[0-9.]+ sec$/| \1 | \2 |/')"
   add ""
   add "$(grep -E 'tests passed|tests failed' "$logs/ctest.log")"
-  grep -q 'Skipped' "$logs/ctest.log" && add "" && add "Skips and their reasons:" && add '```' &&
-    add "$(grep -B1 -A1 'Skipped' "$logs/ctest.log" | grep -E 'SKIPPED|Skipped|no CUDA|needs' | head -20)" && add '```'
+  # GoogleTest prints "<file>:<line>: Skipped" and the reason on the next line (in ctest's full log).
+  reasons="$(grep -h -A1 ': Skipped$' "$build/Testing/Temporary/LastTest.log" 2>/dev/null | grep -v -e ': Skipped$' -e '^--$' | sort | uniq -c)"
+  if [ -n "$reasons" ]; then
+    add ""
+    add "Skip reasons (count, reason):"
+    add '```'
+    add "$reasons"
+    add '```'
+  fi
 fi
 
 # ---- benchmarks -----------------------------------------------------------------------------------
@@ -144,6 +154,12 @@ if ((bench)); then
   "$py" -c 'import transformers, peft' >/dev/null 2>&1 && have_hf=1
   bench_args=(--device cuda --dtype bfloat16 --arch phi2 --layers 4 --vision-layers 2 --batch 4 --seq 512 \
               --mode lora --lora-r 64 --iters 10 --warmup 3 --threads 1)
+  gen_env=(DEVICE=cuda DTYPE=float16 LAYERS=4 HIDDEN=2560 IMAGE=384 QUESTIONS=32 NEW=64 BATCHES="1 8")
+  if [ "$cuda_ok" != 1 ]; then  # --allow-cpu: the same steps, tiny
+    bench_args=(--device cpu --dtype float32 --arch phi2 --layers 1 --vision-layers 1 --batch 1 --seq 64 \
+                --mode lora --lora-r 8 --iters 1 --warmup 0 --threads "$(nproc)")
+    gen_env=(DEVICE=cpu DTYPE=float32 LAYERS=1 HIDDEN=384 IMAGE=64 QUESTIONS=4 NEW=8 BATCHES="1 4")
+  fi
   if ((have_hf)) || ((dry)); then
     if step bench_train 240 env IMP_BIN="$build/src/imp" IMP_BENCH_PYTHON="$py" bench/run_train_bench.sh "${bench_args[@]}" &&
       ((!dry)); then
@@ -152,10 +168,10 @@ if ((bench)); then
       add ""
       add "$(cat "$logs/bench_train.log")"
     fi
-    if step bench_generate 240 env PYTHON="$py" IMP="$build/src/imp" DEVICE=cuda DTYPE=float16 DECODE=hf-generate LAYERS=4 HIDDEN=2560 \
-      IMAGE=384 QUESTIONS=32 NEW=64 BATCHES="1 8" bench/run_eval_bench.sh && ((!dry)); then
+    if step bench_generate 240 env PYTHON="$py" IMP="$build/src/imp" DECODE=hf-generate "${gen_env[@]}" \
+      bench/run_eval_bench.sh && ((!dry)); then
       add ""
-      add "### Generation: imp eval vs HF generate() (bench/eval_bench.py --decode hf-generate), fp16"
+      add "### Generation: imp eval vs HF generate() (bench/eval_bench.py --decode hf-generate), ${gen_env[*]}"
       add ""
       add '```'
       add "$(cat "$logs/bench_generate.log")"
