@@ -52,10 +52,10 @@ size_t space_suffix(const std::string& s, size_t end) {
 
 GenerationIds read_generation_ids(const std::string& model_dir) {
   GenerationIds out;
-  for (const char* name : {"generation_config.json", "config.json"}) {
-    const std::string path = join_path(model_dir, name);
+  for (const JsonLimits& kind : {json_limits::generation_config, json_limits::model_config}) {
+    const std::string path = join_path(model_dir, kind.what);
     if (!path_exists(path) || is_directory(path)) continue;
-    const Json j = read_json_file(path);
+    const Json j = read_json_file(path, kind);
     auto eos = id_list(j, "eos_token_id", path);
     auto pad = id_list(j, "pad_token_id", path);
     if (eos.empty() && !j.contains("eos_token_id") && !j.contains("pad_token_id")) continue;
