@@ -26,13 +26,14 @@ std::pair<size_t, size_t> line_col(const char* text, size_t size, size_t at) {
   return {line, col};
 }
 
-std::string mib(uint64_t bytes) {
+// "16 MiB", or "100 bytes" when not a whole number of MiB.
+std::string size_text(uint64_t bytes) {
   const uint64_t m = json_limits::kMiB;
   return bytes % m == 0 ? std::to_string(bytes / m) + " MiB" : std::to_string(bytes) + " bytes";
 }
 
 [[noreturn]] void too_large(const std::string& origin, uint64_t size, const JsonLimits& limits) {
-  throw Error(str(origin, ": ", size, " bytes is over the ", mib(limits.max_bytes), " limit for ", limits.what,
+  throw Error(str(origin, ": ", size, " bytes is over the ", size_text(limits.max_bytes), " limit for ", limits.what,
                   "; no genuine ", limits.what, " is that large: the file is corrupt or not what its name says",
                   "\nhint: replace it with a known-good copy (re-download or re-export it)"),
               ErrorKind::input);
@@ -132,6 +133,18 @@ Json parse_json_strict(const std::string& text, const std::string& origin, const
   } catch (const Json::exception& e) {  // nlohmann's message gives line and column
     throw Error(origin + ": not valid JSON: " + e.what() + hint, ErrorKind::input);
   }
+}
+
+std::vector<int64_t> json_int_list(const Json& j, const char* key, const std::string& origin) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return {};
+  if (!it->is_array()) return {json_or<int64_t>(j, key, 0, origin)};
+  std::vector<int64_t> out;
+  for (const Json& v : *it) {
+    IMP_CHECK(v.is_number_integer(), origin, ": field '", key, "' must be an integer or a list of integers");
+    out.push_back(v.get<int64_t>());
+  }
+  return out;
 }
 
 void write_json_file(const std::string& path, const Json& j) { atomic_write(path, j.dump(2) + "\n"); }

@@ -17,18 +17,6 @@ int64_t required_int(const Json& j, const char* key, const std::string& origin) 
   return *v;
 }
 
-std::vector<int64_t> int_or_list(const Json& j, const char* key, const std::string& origin) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  if (!it->is_array()) return {json_or<int64_t>(j, key, 0, origin)};
-  std::vector<int64_t> out;
-  for (const Json& v : *it) {
-    IMP_CHECK(v.is_number_integer(), origin, ": field '", key, "' must be an integer or a list of integers");
-    out.push_back(v.get<int64_t>());
-  }
-  return out;
-}
-
 struct FamilyDefaults {
   std::string hidden_act;
   double norm_eps, rope_theta, partial_rotary_factor;
@@ -110,7 +98,7 @@ TextConfig TextConfig::from_json(const Json& j, Arch arch, const std::string& or
   c.attention_dropout = json_or<double>(j, "attention_dropout", 0.0, origin);
   c.pad_token_id = j.contains("pad_token_id") ? json_opt<int64_t>(j, "pad_token_id", origin) : d.pad;
   c.bos_token_id = j.contains("bos_token_id") ? json_opt<int64_t>(j, "bos_token_id", origin) : d.bos;
-  c.eos_token_ids = j.contains("eos_token_id") ? int_or_list(j, "eos_token_id", origin)
+  c.eos_token_ids = j.contains("eos_token_id") ? json_int_list(j, "eos_token_id", origin)
                                                : (d.eos ? std::vector<int64_t>{*d.eos} : std::vector<int64_t>{});
   if (arch == Arch::phi2) {
     IMP_CHECK(!json_or<bool>(j, "qk_layernorm", false, origin), origin,

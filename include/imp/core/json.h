@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -99,6 +100,10 @@ T json_or(const Json& j, const char* key, T fallback, const std::string& origin 
     IMP_FAIL(origin, ": field '", key, "' has the wrong type (", it->type_name(), "): ", e.what());
   }
 }
+
+// j[key] as a list of integers: absent or null -> {}, an integer -> {it}, a list of integers -> it
+// (eos_token_id's two spellings). Anything else throws with the key name.
+std::vector<int64_t> json_int_list(const Json& j, const char* key, const std::string& origin);
 
 template <typename T>
 std::optional<T> json_opt(const Json& j, const char* key, const std::string& origin = "config") {

@@ -13,6 +13,8 @@
 
 namespace imp::eval {
 
+using ::imp::OrderedJson;  // core/json.h
+
 struct ScoreOptions {
   std::string benchmark;        // textvqa | pope | mme | sqa | gqa | vqav2 | vizwiz
   std::string answers;          // merged answers JSONL
