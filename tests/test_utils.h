@@ -4,14 +4,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <string>
 
 #include "imp/core/compat.h"
 #include "imp/io/state_dict.h"
+#include "run_imp.h"
 
 namespace imp::test {
 
@@ -19,26 +16,7 @@ namespace imp::test {
 // 1e-3 catches any extra rounding; other LibTorch versions use other bf16 kernels (seen: 8.5e-3 with 2.15).
 constexpr double kBf16Tol = (TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 13) ? 1e-3 : 1.5e-2;
 
-inline std::string data_path(const std::string& rel) { return std::string(IMP_TEST_DATA) + "/" + rel; }
-inline std::string model_dir(const std::string& name) { return data_path("models/" + name); }
 inline StateDict golden(const std::string& name) { return load_safetensors(data_path("golden/" + name + ".safetensors")); }
-
-struct Run {
-  int code;            // exit code, or 128 + signal when killed
-  std::string output;  // stdout + stderr
-};
-
-// Runs the imp executable with `args` (and optional "VAR=value ..." environment assignments first).
-inline Run run_imp(const std::string& args, const std::string& env = "") {
-  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(IMP_BINARY) + " " + args + " 2>&1";
-  Run r{0, ""};
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
-  return r;
-}
 
 // Scale-relative error: max |a - b| / max |b|. Fails with the max abs error, the relative error and
 // the index of the worst element, so a parity failure says where to look.

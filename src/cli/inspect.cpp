@@ -74,7 +74,7 @@ int run_inspect(const InspectOptions& o) {
   }
   const std::string adapter_cfg = join_path(o.path, "adapter_config.json");
   if (path_exists(adapter_cfg)) {
-    Json j = read_json_file(adapter_cfg);
+    Json j = read_json_file(adapter_cfg, json_limits::adapter_config);
     std::cout << o.path << ": PEFT adapter (" << json_or<std::string>(j, "peft_type", "?") << ", r "
               << json_or<int64_t>(j, "r", 0) << ", lora_alpha " << json_or<double>(j, "lora_alpha", 0)
               << ", dropout " << json_or<double>(j, "lora_dropout", 0) << ")\n  target_modules "

@@ -71,12 +71,7 @@ void append_ids(std::string& out, const std::vector<int64_t>& ids) {
 std::string process_line(const text::Tokenizer& tok, const TokenizeOptions& o, const std::string& line,
                          size_t line_no) {
   const std::string where = "stdin line " + std::to_string(line_no);
-  Json j;
-  try {
-    j = parse_json(line, where);
-  } catch (const Json::exception& e) {  // e.g. a number too large for a double (out_of_range 406)
-    IMP_FAIL(where, ": malformed JSON: ", e.what());
-  }
+  const Json j = parse_json(line, where);
   std::string out;
   if (!o.decode) {
     IMP_CHECK(j.is_string(), where, ": expected a JSON string (the text to encode), got ", j.type_name());

@@ -191,7 +191,7 @@ RecordFile RecordFile::open(const std::string& path) {
 Json RecordFile::json(size_t i, const std::string& origin) const {
   IMP_CHECK(i < spans_.size(), path_, ": record ", i, " out of range (", spans_.size(), " records)");
   const auto [b, e] = spans_[i];
-  return parse_json_strict(text_.substr(b, e - b), origin, 16);
+  return parse_json_strict(text_.substr(b, e - b), origin, json_limits::dataset_record);
 }
 
 Record RecordFile::get(size_t i) const {

@@ -112,7 +112,7 @@ Json imp_config_with_tower(Json raw, const ModelConfig& decoder, const std::stri
 CreateModelResult create_model(const CreateModelOptions& o) {
   IMP_CHECK_KIND(!o.config.empty() && !o.output.empty(), ErrorKind::usage, "create-model: --config and --output are required");
   const torch::ScalarType dtype = parse_dtype(o.dtype);
-  Json raw = read_json_file(o.config);
+  Json raw = read_json_file(o.config, json_limits::model_config);
   if (!o.vision_tower.empty())
     raw = imp_config_with_tower(raw, ModelConfig::from_json(raw, o.config), o.vision_tower, o.config);
   const ModelConfig config = ModelConfig::from_json(raw, o.config, o.output);

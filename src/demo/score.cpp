@@ -22,7 +22,7 @@ std::vector<Json> read_jsonl(const std::string& path) {
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    Json j = parse_json(line, path + ":" + std::to_string(n));
+    Json j = parse_json(line, path + ":" + std::to_string(n), json_limits::eval_data);
     IMP_CHECK(j.is_object(), path, ":", n, ": expected a JSON object per line");
     rows.push_back(std::move(j));
   }
@@ -95,7 +95,7 @@ ScoreReport score_answers(const std::string& answers_path, const std::string& gt
   std::vector<std::string> order;
   std::map<std::string, double> chance;
   if (!categories_path.empty()) {
-    const Json meta = read_json_file(categories_path);
+    const Json meta = read_json_file(categories_path, json_limits::eval_data);
     IMP_CHECK(meta.is_array(), categories_path, ": expected a JSON list of categories");
     for (const auto& c : meta) {
       const std::string name = text_field(c, {"category"}, categories_path);

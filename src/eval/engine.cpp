@@ -67,7 +67,7 @@ size_t resume(const std::string& path, const std::vector<EvalItem>& items, std::
     const std::string line = text.substr(at, nl - at);
     Json j;
     try {
-      j = parse_json(line, path);
+      j = parse_json(line, path, json_limits::eval_data);
     } catch (const Error&) {
       IMP_CHECK(text.find('\n', nl + 1) == std::string::npos, path, ": line ", count + 1,
                 " is not valid JSON\nhint: fix the file or pass --overwrite to start again");

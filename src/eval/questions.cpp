@@ -1,4 +1,4 @@
-// Question files of the three engines -> EvalItems; see engine.h.
+// Question files of the three engines -> EvalItems; see questions.h.
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -8,7 +8,7 @@
 #include "imp/eval/score_io.h"
 #include "imp/core/fs.h"
 #include "imp/core/json.h"
-#include "imp/eval/engine.h"
+#include "imp/eval/questions.h"
 #include "imp/eval/stopping.h"
 
 namespace imp::eval {
@@ -32,7 +32,7 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 
 ojson to_ordered(const Json& j) { return ojson::parse(j.dump()); }
 
-std::vector<EvalItem> loader_items(const EvalOptions& o) {
+std::vector<EvalItem> loader_items(const QuestionOptions& o) {
   std::ifstream f(o.question_file);
   IMP_CHECK_KIND(f.good(), ErrorKind::io, o.question_file, ": cannot open the question file (--question-file)");
   std::vector<EvalItem> out;
@@ -40,7 +40,7 @@ std::vector<EvalItem> loader_items(const EvalOptions& o) {
   for (size_t n = 1; std::getline(f, line); ++n) {
     if (strip(line).empty()) continue;
     const std::string where = o.question_file + ":" + std::to_string(n);
-    const Json q = parse_json(line, where);
+    const Json q = parse_json(line, where, json_limits::eval_data);
     for (const char* key : {"question_id", "image", "text"})
       IMP_CHECK(q.is_object() && q.contains(key), where, ": a question needs '", key,
                 "' (model_vqa_loader format: {\"question_id\", \"image\", \"text\"})");
@@ -57,21 +57,23 @@ std::vector<EvalItem> loader_items(const EvalOptions& o) {
   return out;
 }
 
-std::vector<EvalItem> science_items(const EvalOptions& o) {
-  const Json all = read_json_file(o.question_file);
+std::vector<EvalItem> science_items(const QuestionOptions& o) {
+  const Json all = read_json_file(o.question_file, json_limits::eval_data);
   IMP_CHECK(all.is_array(), o.question_file, ": expected a JSON list of LLaVA-format questions (model_vqa_science)");
   std::vector<EvalItem> out;
   for (size_t i = 0; i < all.size(); ++i) {
     const Json& q = all[i];
     const std::string where = o.question_file + " item " + std::to_string(i);
     IMP_CHECK(q.is_object() && q.contains("id") && q.contains("conversations") && q["conversations"].is_array() &&
-                  !q["conversations"].empty() && q["conversations"][0].contains("value"),
-              where, ": needs 'id' and 'conversations' with a first message 'value'");
+                  !q["conversations"].empty() && q["conversations"][0].contains("value") &&
+                  q["conversations"][0]["value"].is_string(),
+              where, ": needs 'id' and 'conversations' with a first message 'value' (a string)");
     std::string qs = strip(replace_all(q["conversations"][0]["value"].get<std::string>(), "<image>", ""));
     std::string cur = qs;
     EvalItem it;
     it.aspect = false;  // image_processor.preprocess directly: no aspect-ratio mode
     if (q.contains("image") && !q["image"].is_null()) {
+      IMP_CHECK(q["image"].is_string(), where, ": 'image' must be a file name (a string) or null");
       it.image_kind = EvalItem::ImageKind::file;
       it.image = image_path(o.image_folder, q["image"].get<std::string>());
       qs = "<image>\n" + qs;
@@ -137,7 +139,7 @@ ojson index_value(const std::string& v) {
   return v;
 }
 
-std::vector<EvalItem> mmbench_items(const EvalOptions& o) {
+std::vector<EvalItem> mmbench_items(const QuestionOptions& o) {
   const auto rows = read_tsv(o.question_file);
   IMP_CHECK(!rows.empty(), o.question_file, ": empty TSV (expected a header row)");
   const auto& header = rows[0];
@@ -190,7 +192,7 @@ std::vector<EvalItem> mmbench_items(const EvalOptions& o) {
 
 }  // namespace
 
-std::vector<EvalItem> load_items(Engine engine, const EvalOptions& o) {
+std::vector<EvalItem> load_items(Engine engine, const QuestionOptions& o) {
   IMP_CHECK_KIND(!o.question_file.empty(), ErrorKind::usage, "--question-file is required");
   IMP_CHECK_KIND(path_exists(o.question_file), ErrorKind::io, o.question_file, ": no such question file");
   switch (engine) {

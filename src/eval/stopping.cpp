@@ -9,19 +9,6 @@
 namespace imp::eval {
 namespace {
 
-std::vector<int64_t> id_list(const Json& j, const char* key, const std::string& origin) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  if (it->is_number_integer()) return {it->get<int64_t>()};
-  IMP_CHECK(it->is_array(), origin, ": '", key, "' must be an id or a list of ids");
-  std::vector<int64_t> out;
-  for (const auto& v : *it) {
-    IMP_CHECK(v.is_number_integer(), origin, ": '", key, "' must hold integer ids");
-    out.push_back(v.get<int64_t>());
-  }
-  return out;
-}
-
 // UTF-8 encodings of the characters Python's str.isspace() accepts besides ASCII whitespace.
 const char* const kUnicodeSpaces[] = {
     "\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\x80", "\xe2\x80\x81", "\xe2\x80\x82", "\xe2\x80\x83",
@@ -52,12 +39,12 @@ size_t space_suffix(const std::string& s, size_t end) {
 
 GenerationIds read_generation_ids(const std::string& model_dir) {
   GenerationIds out;
-  for (const char* name : {"generation_config.json", "config.json"}) {
-    const std::string path = join_path(model_dir, name);
+  for (const JsonLimits& kind : {json_limits::generation_config, json_limits::model_config}) {
+    const std::string path = join_path(model_dir, kind.what);
     if (!path_exists(path) || is_directory(path)) continue;
-    const Json j = read_json_file(path);
-    auto eos = id_list(j, "eos_token_id", path);
-    auto pad = id_list(j, "pad_token_id", path);
+    const Json j = read_json_file(path, kind);
+    auto eos = json_int_list(j, "eos_token_id", path);
+    auto pad = json_int_list(j, "pad_token_id", path);
     if (eos.empty() && !j.contains("eos_token_id") && !j.contains("pad_token_id")) continue;
     out.eos = eos;
     if (!pad.empty()) out.pad = pad[0];

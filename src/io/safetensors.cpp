@@ -25,10 +25,8 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the Rust crate's MAX_HEADER_SIZE
-constexpr uint64_t kMaxIndexBytes = 100'000'000;
+constexpr uint64_t kMaxHeaderBytes = json_limits::safetensors_header.max_bytes;  // the Rust crate's MAX_HEADER_SIZE
 constexpr size_t kMaxNameBytes = 1024;
-constexpr size_t kMaxIndexDepth = 16;
 constexpr uint64_t kInt64Max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 const char* const kFileHint = "; the file is corrupt or not a safetensors file, re-download or re-export it";
 const char* const kIndexHint = "; the checkpoint index is corrupt, re-download or re-save the checkpoint";
@@ -133,8 +131,9 @@ bool byte_size(const std::vector<int64_t>& shape, DType dtype, uint64_t* out) {
 }
 
 // Builds the Header straight from nlohmann's SAX events. No DOM is built, and the fixed schema
-// (object -> objects -> arrays of integers) caps nesting at depth 3, so a 10^5-deep input fails at
-// its first unexpected bracket (nlohmann's sax_parse itself is iterative). Duplicate keys at every
+// (object -> objects -> arrays of integers) caps nesting at depth 3 (nlohmann's sax_parse itself is
+// iterative); the shared JSON limits check (core/json.h) runs first, so a 10^5-deep input is refused
+// with the same message as every other JSON file. Duplicate keys at every
 // level are rejected here: nlohmann's DOM parser would silently keep the last one.
 class HeaderSax final : public json::json_sax_t {
  public:
@@ -347,6 +346,7 @@ Header parse_impl(const uint8_t* bytes, size_t size, const std::string& origin, 
   h.data_start = 8 + n;
   HeaderSax sax(origin, h);
   const char* text = reinterpret_cast<const char*>(bytes) + 8;
+  check_json_limits(text, n, origin, json_limits::safetensors_header);
   // strict: only whitespace (the spec's trailing padding) may follow the object.
   if (!json::sax_parse(text, text + n, &sax)) corrupt(origin, "the header is not valid JSON");
   check_layout(h, size - h.data_start, origin, by_name);
@@ -355,7 +355,7 @@ Header parse_impl(const uint8_t* bytes, size_t size, const std::string& origin, 
 
 // Strict DOM parse for the shard index: duplicate keys and deep nesting rejected (core/json.h).
 json parse_index_json(const std::string& text, const std::string& origin) {
-  return parse_json_strict(text, origin, kMaxIndexDepth, kIndexHint);
+  return parse_json_strict(text, origin, json_limits::safetensors_index, kIndexHint);
 }
 
 bool is_plain_shard_name(const std::string& s) {
@@ -746,7 +746,7 @@ ShardedFiles open_dir(const std::string& dir, const std::string& prefix) {
   }
 
   const std::string origin = index_path.string();
-  const ShardIndex idx = parse_index(read_small_file(origin, kMaxIndexBytes), origin);
+  const ShardIndex idx = parse_index(read_small_file(origin, json_limits::safetensors_index.max_bytes), origin);
   std::vector<std::string> shard_names;
   for (const auto& kv : idx.weight_map) shard_names.push_back(kv.second);
   std::sort(shard_names.begin(), shard_names.end());

@@ -17,13 +17,6 @@ int64_t required_int(const Json& j, const char* key, const std::string& origin) 
   return *v;
 }
 
-std::vector<int64_t> int_or_list(const Json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  if (it->is_array()) return it->get<std::vector<int64_t>>();
-  return {it->get<int64_t>()};
-}
-
 struct FamilyDefaults {
   std::string hidden_act;
   double norm_eps, rope_theta, partial_rotary_factor;
@@ -85,6 +78,8 @@ TextConfig TextConfig::from_json(const Json& j, Arch arch, const std::string& or
             c.num_key_value_heads);
   c.head_dim = c.hidden_size / c.num_attention_heads;
   c.partial_rotary_factor = json_or<double>(j, "partial_rotary_factor", d.partial_rotary_factor, origin);
+  IMP_CHECK(c.partial_rotary_factor > 0 && c.partial_rotary_factor <= 1, origin, ": partial_rotary_factor ",
+            c.partial_rotary_factor, " must be in (0, 1]");
   c.rotary_dim = static_cast<int64_t>(c.head_dim * c.partial_rotary_factor);  // int() truncation as HF
   IMP_CHECK(c.rotary_dim > 0 && c.rotary_dim % 2 == 0 && c.rotary_dim <= c.head_dim, origin,
             ": rotary dim ", c.rotary_dim, " (head_dim * partial_rotary_factor) must be even and in (0, head_dim]");
@@ -103,7 +98,7 @@ TextConfig TextConfig::from_json(const Json& j, Arch arch, const std::string& or
   c.attention_dropout = json_or<double>(j, "attention_dropout", 0.0, origin);
   c.pad_token_id = j.contains("pad_token_id") ? json_opt<int64_t>(j, "pad_token_id", origin) : d.pad;
   c.bos_token_id = j.contains("bos_token_id") ? json_opt<int64_t>(j, "bos_token_id", origin) : d.bos;
-  c.eos_token_ids = j.contains("eos_token_id") ? int_or_list(j, "eos_token_id")
+  c.eos_token_ids = j.contains("eos_token_id") ? json_int_list(j, "eos_token_id", origin)
                                                : (d.eos ? std::vector<int64_t>{*d.eos} : std::vector<int64_t>{});
   if (arch == Arch::phi2) {
     IMP_CHECK(!json_or<bool>(j, "qk_layernorm", false, origin), origin,
@@ -136,10 +131,16 @@ VisionConfig VisionConfig::from_json(const Json& j_in, const std::string& origin
   c.hidden_act = json_or<std::string>(j, "hidden_act", c.hidden_act, origin);
   IMP_CHECK(c.hidden_act == "gelu_pytorch_tanh", origin, ": vision hidden_act '", c.hidden_act,
             "' is not supported; SigLIP uses gelu_pytorch_tanh");
+  for (const auto& [key, v] : {std::pair{"hidden_size", c.hidden_size}, {"intermediate_size", c.intermediate_size},
+                               {"num_hidden_layers", c.num_hidden_layers}, {"num_attention_heads", c.num_attention_heads},
+                               {"num_channels", c.num_channels}, {"patch_size", c.patch_size}})
+    IMP_CHECK(v > 0, origin, ": vision ", key, " must be positive, got ", v);
   IMP_CHECK(c.hidden_size % c.num_attention_heads == 0, origin, ": vision hidden_size ", c.hidden_size,
             " is not a multiple of num_attention_heads ", c.num_attention_heads);
-  IMP_CHECK(c.patch_size > 0 && c.image_size >= c.patch_size, origin, ": vision image_size ", c.image_size,
-            " must be at least patch_size ", c.patch_size);
+  // Up to 2^20 patches a side keeps num_patches() within int64.
+  IMP_CHECK(c.image_size >= c.patch_size && c.image_size / c.patch_size <= (int64_t{1} << 20), origin,
+            ": vision image_size ", c.image_size, " must be at least patch_size ", c.patch_size,
+            " and at most 2^20 patches a side");
   return c;
 }
 
@@ -147,10 +148,8 @@ int64_t ModelConfig::vision_layers_kept() const {
   const int64_t n = vision.num_hidden_layers, s = mm_vision_select_layer;
   // Imp: `del layers[s+1:]`. Python's -1 would delete every layer (a latent bug of its default);
   // imp reads -1 as "all layers", which is what the LLaVA convention means by it.
-  const int64_t kept = s < 0 ? n + s + 1 : s + 1;
-  IMP_CHECK(kept >= 1 && kept <= n, "mm_vision_select_layer ", s, " is out of range for a ", n,
-            "-layer vision tower");
-  return kept;
+  IMP_CHECK(s >= -n && s < n, "mm_vision_select_layer ", s, " is out of range for a ", n, "-layer vision tower");
+  return s < 0 ? n + s + 1 : s + 1;
 }
 
 ModelConfig ModelConfig::from_json(const Json& j, const std::string& origin, const std::string& model_dir) {
@@ -200,7 +199,7 @@ ModelConfig ModelConfig::from_json(const Json& j, const std::string& origin, con
     std::string dir = c.mm_vision_tower;
     if (!dir.empty() && dir[0] != '/' && !model_dir.empty()) dir = join_path(model_dir, dir);
     if (!c.mm_vision_tower.empty() && path_exists(join_path(dir, "config.json"))) {
-      c.vision = VisionConfig::from_json(read_json_file(join_path(dir, "config.json")), join_path(dir, "config.json"));
+      c.vision = VisionConfig::from_json(read_json_file(join_path(dir, "config.json"), json_limits::model_config), join_path(dir, "config.json"));
     } else {
       IMP_CHECK(c.mm_vision_tower.find("siglip-so400m-patch14-384") != std::string::npos, origin,
                 ": cannot tell the vision tower's shape: mm_vision_tower '", c.mm_vision_tower,
@@ -219,7 +218,7 @@ ModelConfig ModelConfig::from_json(const Json& j, const std::string& origin, con
 ModelConfig ModelConfig::load(const std::string& model_dir) {
   const std::string path = join_path(model_dir, "config.json");
   IMP_CHECK_KIND(path_exists(path), ErrorKind::io, model_dir, ": no config.json; expected an HF model directory");
-  return from_json(read_json_file(path), path, model_dir);
+  return from_json(read_json_file(path, json_limits::model_config), path, model_dir);
 }
 
 std::string ModelConfig::summary() const {

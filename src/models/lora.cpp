@@ -1,7 +1,6 @@
 // PEFT-compatible LoRA loading and merging; see lora.h. The LoRA math itself is in nn::Linear.
 #include "imp/models/lora.h"
 
-#include <cmath>
 #include <set>
 #include <cstring>
 
@@ -29,32 +28,6 @@ nn::LinearImpl* find_linear(torch::nn::Module& root, const std::string& path) {
 
 }  // namespace
 
-double LoraConfig::scaling(int64_t rank) const {
-  return use_rslora ? lora_alpha / std::sqrt(static_cast<double>(rank)) : lora_alpha / static_cast<double>(rank);
-}
-
-LoraConfig LoraConfig::from_json(const Json& j, const std::string& origin) {
-  LoraConfig c;
-  const std::string type = json_or<std::string>(j, "peft_type", "LORA", origin);
-  IMP_CHECK(type == "LORA", origin, ": peft_type '", type, "' is not supported; only LORA adapters are");
-  c.r = json_or<int64_t>(j, "r", c.r, origin);
-  c.lora_alpha = json_or<double>(j, "lora_alpha", c.lora_alpha, origin);
-  c.lora_dropout = json_or<double>(j, "lora_dropout", c.lora_dropout, origin);
-  c.use_rslora = json_or<bool>(j, "use_rslora", false, origin);
-  IMP_CHECK(!json_or<bool>(j, "fan_in_fan_out", false, origin), origin, ": fan_in_fan_out true is not supported");
-  IMP_CHECK(json_or<std::string>(j, "bias", "none", origin) == "none", origin,
-            ": LoRA bias training is not supported (bias must be \"none\")");
-  for (const char* key : {"rank_pattern", "alpha_pattern"}) {
-    auto it = j.find(key);
-    IMP_CHECK(it == j.end() || it->is_null() || it->empty(), origin, ": ", key, " is not supported");
-  }
-  auto t = j.find("target_modules");
-  IMP_CHECK(t != j.end() && t->is_array(), origin,
-            ": target_modules must be a list of module names (regex targets are not supported)");
-  c.target_modules = t->get<std::vector<std::string>>();
-  return c;
-}
-
 std::vector<std::string> lora_targets(torch::nn::Module& root, const std::vector<std::string>& targets,
                                       const std::vector<std::string>& skip_prefixes) {
   std::vector<std::string> out;
@@ -77,7 +50,7 @@ std::vector<std::string> lora_targets(torch::nn::Module& root, const std::vector
 void load_lora_adapter(ImpModel& model, const std::string& dir) {
   const std::string cfg_path = join_path(dir, "adapter_config.json");
   IMP_CHECK_KIND(path_exists(cfg_path), ErrorKind::io, dir, ": no adapter_config.json; expected a PEFT LoRA directory");
-  const LoraConfig cfg = LoraConfig::from_json(read_json_file(cfg_path), cfg_path);
+  const LoraConfig cfg = LoraConfig::from_json(read_json_file(cfg_path, json_limits::adapter_config), cfg_path);
   const std::string weights = join_path(dir, "adapter_model.safetensors");
   if (!path_exists(weights)) {
     IMP_CHECK_KIND(!path_exists(join_path(dir, "adapter_model.bin")), ErrorKind::input, dir,

@@ -19,7 +19,9 @@ struct Where {
   std::string str() const { return path.empty() ? origin : origin + ": " + path; }
 };
 
-// Nested normalizers/pre-tokenizers/decoders are parsed recursively; real files nest 2 deep.
+// Nested normalizers/pre-tokenizers/decoders/post-processors are parsed (and later applied)
+// recursively; real files nest 2 deep. This bound keeps the recursion shallow on its own, besides the
+// 64-level nesting limit every tokenizer.json passes before it is parsed (imp/core/json.h).
 constexpr int kMaxNesting = 32;
 
 inline const Json& expect_object(const Json& j, const Where& w) {

@@ -119,7 +119,7 @@ std::string class_name(const Json* config) {
 // GPT-2 style files, converted as transformers' GPT2Converter (CodeGen, GPT-2) or Qwen2Converter do.
 std::unique_ptr<HfTokenizer> from_vocab_merges(const std::string& dir, const Json* config, const Where& wc) {
   const std::string vocab_path = join_path(dir, "vocab.json"), merges_path = join_path(dir, "merges.txt");
-  const Json vj = read_json_file(vocab_path);
+  const Json vj = read_json_file(vocab_path, json_limits::vocab);
   const Where wv{vocab_path, ""};
   detail::expect_object(vj, wv);
   std::vector<std::pair<std::string, int64_t>> vocab;
@@ -296,9 +296,9 @@ void derive_post_flags(HfTokenizer& t, bool configured) {
   t.add_eos = t.post_via_flags && !post.suffix.empty();
 }
 
-const Json* optional_json(const std::string& path, std::optional<Json>& storage) {
+const Json* optional_json(const std::string& path, const JsonLimits& limits, std::optional<Json>& storage) {
   if (!path_exists(path)) return nullptr;
-  storage = read_json_file(path);
+  storage = read_json_file(path, limits);
   return &*storage;
 }
 
@@ -321,7 +321,7 @@ auto guarded(const std::string& origin, F&& f) -> decltype(f()) {
 
 std::shared_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& json, const std::string& origin) {
   return guarded(origin, [&]() -> std::shared_ptr<Tokenizer> {
-    std::shared_ptr<HfTokenizer> t = from_tokenizer_json(parse_json(json, origin), origin);
+    std::shared_ptr<HfTokenizer> t = from_tokenizer_json(parse_json(json, origin, json_limits::tokenizer), origin);
     derive_post_flags(*t, false);
     t->clean_up_tokenization_spaces = true;  // transformers' default without tokenizer_config.json
     return t;
@@ -331,28 +331,28 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& json, co
 std::shared_ptr<Tokenizer> Tokenizer::from_path(const std::string& path) {
   IMP_CHECK_KIND(path_exists(path), ErrorKind::io, path, ": no such file or directory",
                  "\nhint: pass a model directory with tokenizer.json (or vocab.json + merges.txt), or a tokenizer.json file");
-  if (!is_directory(path)) return from_json_text(read_text_file(path), path);
+  if (!is_directory(path)) return from_json_text(read_json_text(path, json_limits::tokenizer), path);
   return guarded(path, [&]() -> std::shared_ptr<Tokenizer> {
     const std::string cfg_path = join_path(path, "tokenizer_config.json");
     std::optional<Json> cfg_store, map_store, added_store;
-    const Json* config = optional_json(cfg_path, cfg_store);
+    const Json* config = optional_json(cfg_path, json_limits::tokenizer_config, cfg_store);
     if (config) detail::expect_object(*config, Where{cfg_path, ""});
     const std::string map_path = join_path(path, "special_tokens_map.json");
-    const Json* special_map = optional_json(map_path, map_store);
+    const Json* special_map = optional_json(map_path, json_limits::special_tokens_map, map_store);
     const std::string tj = join_path(path, "tokenizer.json");
     std::shared_ptr<HfTokenizer> t;
     const bool slow = !path_exists(tj);
     const std::string added_path = join_path(path, "added_tokens.json");
     const Json* added_json = nullptr;
     if (!slow) {
-      t = from_tokenizer_json(read_json_file(tj), tj);
+      t = from_tokenizer_json(read_json_file(tj, json_limits::tokenizer), tj);
     } else {
       IMP_CHECK_KIND(path_exists(join_path(path, "vocab.json")) && path_exists(join_path(path, "merges.txt")),
                      ErrorKind::io, path, ": no tokenizer.json, and no vocab.json + merges.txt either",
                      "\nhint: a SentencePiece tokenizer.model alone is not supported; save the tokenizer with "
                      "transformers (save_pretrained writes tokenizer.json)");
       t = from_vocab_merges(path, config, Where{cfg_path, ""});
-      added_json = optional_json(added_path, added_store);
+      added_json = optional_json(added_path, json_limits::added_tokens, added_store);
     }
     if (!config && !special_map && !added_json) {
       derive_post_flags(*t, false);

@@ -9,65 +9,13 @@
 #include "imp/core/error.h"
 
 namespace imp::text::detail {
-namespace {
-
-// Length of the valid prefix of the sequence at s[i] (0 if s[i] cannot start one) and whether the
-// whole sequence is valid. This is the "maximal subpart" rule of Unicode 3.9 that Rust and Python
-// both use, so one U+FFFD replaces exactly what they replace.
-struct SeqCheck {
-  size_t consumed;  // bytes belonging to the (possibly truncated) sequence, >= 1
-  bool valid;
-};
-
-SeqCheck check_sequence(std::string_view s, size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return {1, true};
-  size_t need;
-  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 3;
-    if (b0 == 0xE0) lo = 0xA0;  // overlong
-    if (b0 == 0xED) hi = 0x9F;  // surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 4;
-    if (b0 == 0xF0) lo = 0x90;  // overlong
-    if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
-  } else {
-    return {1, false};
-  }
-  for (size_t k = 1; k < need; ++k) {
-    if (i + k >= s.size()) return {k, false};
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    const unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
-    if (b < l || b > h) return {k, false};
-  }
-  return {need, true};
-}
-
-}  // namespace
-
-size_t find_invalid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) {
-      ++i;
-      continue;
-    }
-    const SeqCheck c = check_sequence(s, i);
-    if (!c.valid) return i;
-    i += c.consumed;
-  }
-  return std::string_view::npos;
-}
 
 std::string utf8_lossy(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   size_t i = 0;
   while (i < s.size()) {
-    const SeqCheck c = check_sequence(s, i);
+    const Utf8Seq c = utf8_sequence(s, i);
     if (c.valid) {
       out.append(s.data() + i, c.consumed);
     } else {

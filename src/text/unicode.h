@@ -21,10 +21,8 @@ inline size_t utf8_len(unsigned char lead) {
   return 1;
 }
 
-// Offset of the first byte that makes `s` invalid UTF-8 (overlongs, surrogates and values above
-// U+10FFFF are invalid), or std::string_view::npos when it is valid.
-size_t find_invalid_utf8(std::string_view s);
-inline bool is_valid_utf8(std::string_view s) { return find_invalid_utf8(s) == std::string_view::npos; }
+using ::imp::find_invalid_utf8;  // imp/core/utf8.h
+using ::imp::is_valid_utf8;
 
 // Rust's String::from_utf8_lossy: each maximal invalid subpart becomes one U+FFFD, which is what
 // `tokenizers`' ByteLevel decoder returns for byte tokens that do not form whole characters.

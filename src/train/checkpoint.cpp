@@ -137,7 +137,7 @@ void verify_checkpoint(const std::string& path) {
             " marker: it was never completely written\nhint: resume from an older checkpoint-* or start afresh");
   const std::string manifest_path = (dir / kManifest).string();
   IMP_CHECK(fsys::exists(manifest_path), path, ": manifest.json is missing");
-  const Json m = read_json_file(manifest_path);
+  const Json m = read_json_file(manifest_path, json_limits::manifest);
   IMP_CHECK(m.contains("files") && m.at("files").is_object(), manifest_path, ": no 'files' object");
   for (const auto& [name, entry] : m.at("files").items()) {
     const std::string file = (dir / name).string();

@@ -49,7 +49,7 @@ void run_merge(const MergeOptions& o) {
   const torch::ScalarType dtype = o.dtype == "auto" ? stored_dtype(o.model_base) : parse_dtype(o.dtype);
   LoadSpec spec;
   spec.dtype = torch::kFloat32;  // LoRA and the sum in fp32 (as PEFT), rounded once to `dtype` when saved
-  Json cfg = read_json_file(lora_cfg_path);
+  Json cfg = read_json_file(lora_cfg_path, json_limits::adapter_config);
   std::unique_ptr<ImpModel> model;
   if (ModelConfig::load(o.model_base).kind == ModelKind::multimodal) {
     model = ImpModel::from_pretrained(o.model_base, spec);

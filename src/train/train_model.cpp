@@ -32,7 +32,7 @@ Json tower_config_json(const std::string& tower_dir) {
   const std::string path = join_path(tower_dir, "config.json");
   IMP_CHECK_KIND(path_exists(path), ErrorKind::io, "--vision_tower ", tower_dir, ": no config.json there",
                  "\nhint: pass a local SigLIP directory (config.json + model.safetensors)");
-  Json j = read_json_file(path);
+  Json j = read_json_file(path, json_limits::model_config);
   return j.contains("vision_config") ? j.at("vision_config") : j;
 }
 
@@ -232,7 +232,7 @@ namespace {
 
 Json generation_config(const TrainModel& tm, const TrainArgs& a) {
   const std::string src = join_path(a.model_name_or_path, "generation_config.json");
-  if (path_exists(src)) return read_json_file(src);
+  if (path_exists(src)) return read_json_file(src, json_limits::generation_config);
   Json g = Json::object();
   for (const char* k : {"bos_token_id", "eos_token_id", "pad_token_id"})
     if (tm.config.contains(k)) g[k] = tm.config.at(k);

@@ -243,7 +243,7 @@ class Trainer {
               ")\nhint: output_dir must be on a file system every rank sees");
     if (!ref) return;
     const std::string& dir = ref->path;
-    const Json state = read_json_file(join_path(dir, "trainer_state.json"));
+    const Json state = read_json_file(join_path(dir, "trainer_state.json"), json_limits::trainer_state);
     const Json& imp = state.at("imp");
     const int64_t world = imp.at("world_size").get<int64_t>();
     IMP_CHECK_KIND(world == pg_->size() || a_.allow_world_size_change, ErrorKind::usage, dir, " was written by ",

@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     for (const auto& [b, e] : imp::data::scan_json_array(text, size, "fuzz")) {
       try {
-        auto r = imp::data::parse_record(imp::parse_json_strict(std::string(text + b, e - b), "fuzz", 16), "fuzz");
+        const auto j = imp::parse_json_strict(std::string(text + b, e - b), "fuzz", imp::json_limits::dataset_record);
+        auto r = imp::data::parse_record(j, "fuzz");
         std::vector<std::string> messages;
         for (const auto& t : r.conversations) messages.push_back(t.value);
         for (const char* v : {"phi2", "qwen1.5", "phi3"}) imp::data::render(imp::data::get_template(v), messages);

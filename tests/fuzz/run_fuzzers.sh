@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every libFuzzer target straight from its sources with clang (ASan + UBSan, no CMake) and
-# runs each for $1 seconds (default 30) on a scratch copy of its committed corpus, so the corpus in
-# git never changes. Exits non-zero if a build fails or a target crashes; the crashing input is kept
+# runs it on a scratch copy of its committed corpus, so the corpus in git never changes. $1 (default
+# 30) is the time of each of the four byte-format targets (safetensors, tokenizer, image, records);
+# the four config/question-file targets run half as long each, so the total is 6 x $1. Exits non-zero if a build fails or a target crashes; the crashing input is kept
 # and its path printed: add it to tests/fuzz/corpus/<target>/ and to a regression test.
 #   tests/fuzz/run_fuzzers.sh [seconds]        (CXX_FUZZ overrides clang++)
 set -euo pipefail
@@ -27,9 +28,10 @@ write_dict() {
 }
 
 # fuzz_target NAME SOURCES...: tests/fuzz/fuzz_NAME.cpp + the library sources it needs.
-# Optional per target: LIBS="-lfoo" (link flags) and DICT="word ..." (extra dictionary words).
+# Optional per target: LIBS="-lfoo" (link flags), DICT="word ..." (extra dictionary words) and
+# SECONDS_OF="n" (run time instead of $seconds).
 fuzz_target() {
-  local name="$1"
+  local name="$1" run_seconds="${SECONDS_OF:-$seconds}"
   shift
   local bin="$work/fuzz_$name" corpus="$work/corpus_$name" crashes="$work/crashes_$name"
   local sources=()
@@ -43,8 +45,8 @@ fuzz_target() {
   if [[ -d "$root/tests/fuzz/corpus/$name" ]]; then cp -R "$root/tests/fuzz/corpus/$name/." "$corpus/"; fi
   write_dict "$work/$name.dict"
   for tok in ${DICT:-}; do printf '"%s"\n' "$tok" >>"$work/$name.dict"; done
-  echo "== fuzz_$name: running for ${seconds}s"
-  if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  echo "== fuzz_$name: running for ${run_seconds}s"
+  if ! "$bin" -max_total_time="$run_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        -dict="$work/$name.dict" -artifact_prefix="$crashes/" "$corpus" >"$work/$name.log" 2>&1; then
     tail -n 60 "$work/$name.log"
     echo "== fuzz_$name: CRASH; reproducer(s) in $crashes/, full log $work/$name.log" >&2
@@ -60,6 +62,21 @@ LIBS="-lpcre2-8 -lutf8proc" DICT="type Sequence ByteLevel Split Regex String Met
 LIBS="-I/usr/include/opencv4 -ljpeg -lopencv_imgcodecs -lopencv_imgproc -lopencv_core" DICT="IHDR IDAT IEND PLTE tRNS gAMA RIFF WEBP VP8L VP8X Adobe JFIF \x89PNG \xFF\xD8\xFF \xFF\xC0 \xFF\xC2 \xFF\xC4 \xFF\xDA \xFF\xDB \xFF\xD9 \xFF\xEE \x9d\x01\x2a" fuzz_target image src/image/decode.cpp src/image/header.cpp src/image/jpeg.cpp src/image/process.cpp src/image/resize.cpp
 
 fuzz_target records src/data/records.cpp src/data/conversation.cpp src/core/json.cpp src/core/fs.cpp
+
+# JSON files of model directories and evaluation (issue #17): half the time each.
+half=$(( (seconds + 1) / 2 ))
+config_dict="model_type imp imp_qwen2 imp_phi3 phi qwen2 phi3 siglip siglip_vision_model vision_config vision_tower_config \
+  mm_vision_tower vocab_size hidden_size intermediate_size num_hidden_layers num_attention_heads num_key_value_heads \
+  partial_rotary_factor rope_scaling su longrope yarn short_factor long_factor eos_token_id image_size patch_size \
+  mm_vision_select_layer gelu_new silu gelu_pytorch_tanh"
+SECONDS_OF="$half" DICT="$config_dict" fuzz_target model_config src/models/config.cpp src/core/json.cpp src/core/fs.cpp
+SECONDS_OF="$half" DICT="peft_type LORA r lora_alpha lora_dropout use_rslora fan_in_fan_out bias none target_modules rank_pattern alpha_pattern" \
+  fuzz_target adapter_config src/models/lora_config.cpp src/core/json.cpp src/core/fs.cpp
+SECONDS_OF="$half" LIBS="-lpcre2-8 -lutf8proc" DICT="added_tokens_decoder content special bos_token eos_token unk_token pad_token additional_special_tokens add_bos_token add_eos_token clean_up_tokenization_spaces split_special_tokens model_max_length legacy \xff\xff" \
+  fuzz_target tokenizer_config src/text/*.cpp src/core/json.cpp src/core/fs.cpp src/core/utf8.cpp
+SECONDS_OF="$half" LIBS="-lpcre2-8 -lutf8proc" DICT="question_id image text conversations value id index question hint nan None" \
+  fuzz_target questions src/eval/questions.cpp src/eval/stopping.cpp src/eval/score/io.cpp src/eval/score/py_text.cpp \
+  src/text/*.cpp src/core/json.cpp src/core/fs.cpp src/core/utf8.cpp
 
 if [[ "$failed" == 0 ]]; then rm -rf "$work"; fi
 exit "$failed"

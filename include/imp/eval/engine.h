@@ -1,7 +1,6 @@
 // `imp eval`: the inference engines of Imp's evaluation scripts (imp-reference 7.1) behind one
 // command. Each engine turns a question file into prompts the way its Python script does
-// (model_vqa_loader: JSONL; model_vqa_science: LLaVA conversation JSON, text-only items allowed;
-// model_vqa_mmbench: TSV with base64 images), generation runs batched, and the answers are JSON Lines
+// (questions.h), generation runs batched, and the answers are JSON Lines
 // in the Python scripts' format (same keys, key order and json.dumps spelling), so the existing
 // conversion and scoring scripts read them unchanged. An interrupted run continues after the answers
 // already in --answers-file.
@@ -15,20 +14,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "imp/eval/questions.h"
 #include "imp/eval/session.h"
 
 namespace imp::eval {
 
-enum class Engine { loader, science, mmbench };
 const char* engine_name(Engine e);
 // --benchmark NAME -> engine (vqav2, gqa, vizwiz, textvqa, pope, mme, mmvet -> loader; sqa -> science;
 // mmbench, mmbench_cn -> mmbench); without a name, by the question file's extension (.tsv, .json, else
 // loader). Unknown names are usage errors.
 Engine engine_for(const std::string& benchmark, const std::string& question_file);
 
-struct EvalOptions {
+struct EvalOptions : QuestionOptions {  // --question-file, --image-folder, --all-rounds, ...
   SessionOptions session;  // --model-path, --model-base, --device, --dtype
-  std::string question_file, image_folder, answers_file;
+  std::string answers_file;
   std::string conv_mode;   // empty: the decoder's own template (phi2, qwen2, phi3)
   std::string benchmark;
   double temperature = 0.2;  // the Python scripts' default; their shell scripts pass 0
@@ -38,26 +37,9 @@ struct EvalOptions {
   std::optional<int64_t> max_new_tokens;  // default per engine: loader 2000, science/mmbench 1024
   int64_t num_chunks = 1, chunk_idx = 0;
   int64_t batch_size = 1;
-  bool all_rounds = false, single_pred_prompt = false;
-  std::string lang = "en";
   bool overwrite = false;    // start a new answers file instead of resuming
   uint64_t seed = 0;
 };
-
-// One question after the engine's prompt building.
-struct EvalItem {
-  nlohmann::ordered_json head;  // answer fields before "text" (question_id, round_id, prompt)
-  nlohmann::ordered_json tail;  // answer fields after "text" (MMBench: options, option_char)
-  std::string question;         // the user message ("<image>\n" + ... for image questions)
-  enum class ImageKind { none, file, bytes } image_kind = ImageKind::none;
-  std::string image;            // path, or the decoded bytes of a base64 image
-  bool aspect = true;           // false: squash regardless of image_aspect_ratio (model_vqa_science)
-  size_t source = 0;            // the question's row in the file (MMBench rounds share it); chunks split rows
-};
-
-// All questions of a file, in file order, with the engine's prompt text (no template applied yet).
-// Chunks (--num-chunks) split the file's rows, as Python does before expanding MMBench rounds.
-std::vector<EvalItem> load_items(Engine engine, const EvalOptions& o);
 
 // split_list + get_chunk: chunk_size = ceil(n / chunks); returns [begin, end) of chunk k (empty when
 // k is past the last chunk, where Python raises IndexError).

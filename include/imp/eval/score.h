@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "imp/core/json.h"
 
 namespace imp::eval {
 
-using OrderedJson = nlohmann::ordered_json;
+using ::imp::OrderedJson;  // core/json.h
 
 struct ScoreOptions {
   std::string benchmark;        // textvqa | pope | mme | sqa | gqa | vqav2 | vizwiz

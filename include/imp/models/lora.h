@@ -7,21 +7,11 @@
 
 #include <torch/torch.h>
 
-#include "imp/core/json.h"
+#include "imp/models/lora_config.h"
 
 namespace imp {
 
 class ImpModel;
-
-struct LoraConfig {
-  int64_t r = 8;
-  double lora_alpha = 8;
-  double lora_dropout = 0.0;
-  bool use_rslora = false;
-  std::vector<std::string> target_modules;
-  double scaling(int64_t rank) const;
-  static LoraConfig from_json(const Json& j, const std::string& origin);
-};
 
 // Module paths (e.g. "model.layers.0.self_attn.q_proj") of imp::nn::Linear modules under `root` whose
 // path equals a target or ends with "." + target (PEFT's rule), skipping paths with a skip prefix.

@@ -6,6 +6,7 @@
 
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
+#include "imp/core/utf8.h"
 #include "imp/eval/score_text.h"
 
 namespace imp::eval {
@@ -22,18 +23,14 @@ std::vector<Json> read_jsonl(const std::string& path) {
     const std::string line = text.substr(start, end - start);
     start = end + 1;
     if (py::strip(line).empty()) continue;
-    records.push_back(parse_json(line, path + ":" + std::to_string(line_no)));
+    records.push_back(parse_json(line, path + ":" + std::to_string(line_no), json_limits::eval_data));
   }
   return records;
 }
 
 OrderedJson read_json_ordered(const std::string& path) {
   IMP_CHECK_KIND(path_exists(path), ErrorKind::io, path, ": file not found");
-  try {
-    return OrderedJson::parse(read_text_file(path));
-  } catch (const OrderedJson::exception& e) {
-    IMP_FAIL(path, ": malformed JSON: ", e.what());
-  }
+  return parse_json_ordered(read_json_text(path, json_limits::eval_data), path, json_limits::eval_data);
 }
 
 namespace {
@@ -99,6 +96,7 @@ void dump_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// Recursive: the depth of `v` is bounded by the JSON limits of the files it was read from (core/json.h).
 void dump(std::string& out, const OrderedJson& v, int indent, int level) {
   const bool pretty = indent >= 0;
   auto newline = [&](int lvl) {
@@ -158,6 +156,8 @@ std::string fixed(double v, int digits) {
 // (pandas.read_table) Splits TSV text into records: '"' quotes a field (doubled inside), quoted fields may hold tabs and
 // line breaks; "\r\n" ends a record like "\n".
 std::vector<std::vector<std::string>> parse_tsv(const std::string& text, const std::string& origin) {
+  const size_t bad = find_invalid_utf8(text);  // pandas decodes UTF-8 first and raises on this
+  IMP_CHECK(bad == std::string_view::npos, origin, ": not valid UTF-8 (at byte ", bad, ")");
   std::vector<std::vector<std::string>> records;
   std::vector<std::string> rec;
   std::string field;

@@ -24,8 +24,14 @@ std::vector<Json> read_jsonl_tolerant(const std::string& path, size_t* error_lin
     if (end == std::string::npos) end = text.size();
     const std::string line = text.substr(start, end - start);
     start = end + 1;
-    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("question_id") || !j.contains("text") || !j["text"].is_string())
+    Json j;
+    try {
+      j = parse_json(line, path, json_limits::eval_data);
+    } catch (const Error&) {  // malformed or over the nesting limit (Python: RecursionError, also caught)
+      ++*error_lines;
+      continue;
+    }
+    if (!j.is_object() || !j.contains("question_id") || !j.contains("text") || !j["text"].is_string())
       ++*error_lines;
     else
       out.push_back(std::move(j));

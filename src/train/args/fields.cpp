@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "imp/core/fs.h"
+#include "imp/core/json.h"
+
 namespace imp::train::detail {
 
 namespace {
@@ -94,10 +97,15 @@ void notice_tf32(json& value, const Source&, Notices& notices) {
   if (is_true(value))
     add_notice(notices, "--tf32 True applies to CUDA matmuls only; it is ignored on CPU");
 }
+// Imp's scripts name DeepSpeed JSONs that need not exist here; one that exists is read like every
+// JSON file (size and nesting limits, syntax), so a corrupt or hostile one is reported, not ignored.
 void notice_deepspeed(json& value, const Source&, Notices& notices) {
   std::string path = value.is_string() ? value.get<std::string>() : "";
-  if (!path.empty())
-    add_notice(notices, "--deepspeed " + path + ": imp uses its own data-parallel engine; ZeRO settings ignored");
+  if (path.empty()) return;
+  if (path_exists(path) && !is_directory(path))
+    IMP_CHECK(read_json_file(path, json_limits::deepspeed_config).is_object(), path,
+              ": a DeepSpeed config must be a JSON object");
+  add_notice(notices, "--deepspeed " + path + ": imp uses its own data-parallel engine; ZeRO settings ignored");
 }
 // Notices fire only for values that ask for something imp ignores, so re-reading a printed config
 // (which lists every field) stays quiet.

@@ -142,9 +142,10 @@ ParsedArgs parse_train_args(Stage stage, const std::vector<std::string>& argv) {
   }
 
   if (config_path) {
-    std::string text = read_text_file(*config_path);
-    json config = parse_json(text, *config_path);  // syntax errors with line:column
-    parse_json_strict(text, *config_path);          // a key written twice is an error, not last-wins
+    const auto& limits = json_limits::train_config;
+    const std::string text = read_json_text(*config_path, limits);
+    const json config = parse_json(text, *config_path, limits);  // syntax errors with line:column
+    parse_json_strict(text, *config_path, limits);               // a key written twice is an error, not last-wins
     detail::apply_json_object(out.args, config, *config_path, out.notices);
   }
   for (const auto& as : assignments)
