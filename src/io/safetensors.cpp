@@ -4,7 +4,6 @@
 #include "imp/io/safetensors.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -520,52 +519,11 @@ Header parse(const uint8_t* bytes, size_t size, const std::string& origin) {
 // ---- File ------------------------------------------------------------------------------------
 
 File File::open(const std::string& path) {
-  uint64_t size = 0;
-  const FdGuard fd{open_regular(path, &size)};  // closing it after mmap keeps the mapping
-  if (size == 0) corrupt(path, "the file is empty (0 bytes)");
-
   File f;
-  f.path_ = path;
-  f.size_ = static_cast<size_t>(size);
-  void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd.fd, 0);
-  if (p == MAP_FAILED) io_fail(path, "cannot memory-map", errno);
-  f.base_ = static_cast<const uint8_t*>(p);
-  // A file truncated under us would SIGBUS on access; catch the common case of one being rewritten.
-  struct stat st {};
-  if (::fstat(fd.fd, &st) != 0 || static_cast<size_t>(st.st_size) != f.size_)
-    throw Error(path + ": the file changed size while being opened; is another process writing it?", ErrorKind::io);
-  f.header_ = parse_impl(f.base_, f.size_, path, &f.by_name_);
+  f.map_ = MappedFile::open(path);
+  if (f.map_.size() == 0) corrupt(path, "the file is empty (0 bytes)");
+  f.header_ = parse_impl(f.map_.data(), f.map_.size(), path, &f.by_name_);
   return f;
-}
-
-File::File(File&& o) noexcept
-    : path_(std::move(o.path_)),
-      header_(std::move(o.header_)),
-      by_name_(std::move(o.by_name_)),
-      base_(o.base_),
-      size_(o.size_) {
-  o.base_ = nullptr;
-  o.size_ = 0;
-}
-
-File& File::operator=(File&& o) noexcept {
-  if (this != &o) {
-    release();
-    path_ = std::move(o.path_);
-    header_ = std::move(o.header_);
-    by_name_ = std::move(o.by_name_);
-    std::swap(base_, o.base_);
-    std::swap(size_, o.size_);
-  }
-  return *this;
-}
-
-File::~File() { release(); }
-
-void File::release() {
-  if (base_) ::munmap(const_cast<uint8_t*>(base_), size_);
-  base_ = nullptr;
-  size_ = 0;
 }
 
 const TensorInfo* File::find(const std::string& name) const {
@@ -576,9 +534,9 @@ const TensorInfo* File::find(const std::string& name) const {
 }
 
 const uint8_t* File::data(const TensorInfo& t) const {
-  if (!base_ || t.end < t.begin || t.end > size_ - header_.data_start)
-    bug("tensor " + quote(t.name) + " is not a tensor of " + path_);
-  return base_ + header_.data_start + t.begin;
+  if (!map_.data() || t.end < t.begin || t.end > map_.size() - header_.data_start)
+    bug("tensor " + quote(t.name) + " is not a tensor of " + path());
+  return map_.data() + header_.data_start + t.begin;
 }
 
 // ---- writing ---------------------------------------------------------------------------------

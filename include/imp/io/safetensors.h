@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "imp/core/mapped_file.h"
+
 namespace imp::st {
 
 // The dtypes imp accepts; the names are those of the Rust crate ("F32", "BF16", ...).
@@ -47,26 +49,17 @@ class File {
   // io error if missing/unreadable/not a regular file; input error if empty or corrupt.
   static File open(const std::string& path);
 
-  File(File&& other) noexcept;
-  File& operator=(File&& other) noexcept;
-  File(const File&) = delete;
-  File& operator=(const File&) = delete;
-  ~File();
-
   const Header& header() const { return header_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return map_.path(); }
   const TensorInfo* find(const std::string& name) const;  // nullptr if absent; O(log n)
   const uint8_t* data(const TensorInfo& t) const;         // pointer into the mapping (may be unaligned!)
 
  private:
   File() = default;
-  void release();
 
-  std::string path_;
+  MappedFile map_;
   Header header_;
   std::vector<uint32_t> by_name_;  // indices into header_.tensors sorted by name, for find()
-  const uint8_t* base_ = nullptr;
-  size_t size_ = 0;
 };
 
 // A tensor to write: data points at nbytes contiguous little-endian C-order bytes
