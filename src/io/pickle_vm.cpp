@@ -142,6 +142,8 @@ uint32_t Machine::resolve_global(const std::string& module, const std::string& n
     g.global = Global::RebuildParameterWithState;
   } else if (full == "torch._tensor._rebuild_from_type_v2") {
     g.global = Global::RebuildFromTypeV2;
+  } else if (full == "torch.jit._pickle.restore_type_tag") {
+    g.global = Global::RestoreTypeTag;
   } else if (full == "torch.Tensor") {
     g.global = Global::TensorType;
   } else if (full == "torch.nn.parameter.Parameter") {
@@ -257,6 +259,9 @@ uint32_t Machine::call(uint32_t func, uint32_t args) {
         fail("_rebuild_from_type_v2 rebuilds something other than a tensor or parameter");
       return call(a[0], a[2]);  // the state (tensor attributes) is dropped, as for a state dict
     }
+    case Global::RestoreTypeTag:
+      if (a.size() != 2 || objects_[a[1]].kind != Kind::Str) fail("restore_type_tag expects an object and a type name");
+      return a[0];
     default: fail("REDUCE calls a torch class or dtype, which only tensor rebuilds may name");
   }
 }

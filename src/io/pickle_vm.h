@@ -27,6 +27,8 @@ enum class Global : uint8_t {
   RebuildParameter,      // torch._utils._rebuild_parameter(tensor, requires_grad, hooks)
   RebuildParameterWithState,
   RebuildFromTypeV2,     // torch._tensor._rebuild_from_type_v2(func, type, args, state)
+  RestoreTypeTag,        // torch.jit._pickle.restore_type_tag(obj, type_str) -> obj: LibTorch's pickle_save
+                         // (imp's own mm_projector.bin) tags dicts with it; weights_only refuses it
   TensorType,            // torch.Tensor
   ParameterType,         // torch.nn.parameter.Parameter
   StorageType,           // torch.FloatStorage, ..., torch.UntypedStorage: `dtype` says which

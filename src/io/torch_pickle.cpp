@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -278,6 +279,37 @@ File File::open(const std::string& path) {
   if (f.map.size() == 0) bad(path, "the file is empty (0 bytes)");
   f.checkpoint = parse(f.map.data(), f.map.size(), path);
   return f;
+}
+
+bool has_checkpoint(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(dir) / kIndexFile, ec) ||
+         std::filesystem::exists(std::filesystem::path(dir) / kSingleFile, ec);
+}
+
+std::vector<File> open_dir(const std::string& dir) {
+  const std::filesystem::path d(dir), index = d / kIndexFile;
+  std::error_code ec;
+  std::vector<File> files;
+  if (!std::filesystem::exists(index, ec)) {
+    if (!std::filesystem::exists(d / kSingleFile, ec))
+      throw Error(dir + ": has neither " + kIndexFile + " nor " + kSingleFile, ErrorKind::io);
+    files.push_back(File::open((d / kSingleFile).string()));
+    return files;
+  }
+  const st::ShardIndex idx = st::read_index(index.string(), ".bin");
+  std::vector<st::ShardContents> contents;
+  for (const auto& name : st::shard_names(idx)) {
+    if (!std::filesystem::exists(d / name, ec))
+      throw Error(index.string() + ": the shard '" + name + "' it lists is missing from " + dir +
+                      "; the download is incomplete, download the checkpoint again",
+                  ErrorKind::io);
+    files.push_back(File::open((d / name).string()));
+    contents.push_back({name, {}});
+    for (const auto& t : files.back().checkpoint.tensors) contents.back().tensors.emplace_back(t.name, t.nbytes());
+  }
+  st::check_index(idx, contents, index.string());
+  return files;
 }
 
 }  // namespace imp::pkl
