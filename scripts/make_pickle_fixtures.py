@@ -11,7 +11,8 @@ Output (tests/data/pickle/, see tests/data/README.md):
                                    state dicts, pickle protocols 4/5, byteorder "big", each in zip and legacy
                                    format where torch can write both; the .safetensors holds the expected tensors
   cases/refuse_*.pt                files imp must refuse (os.system / eval globals, a pickled nn.Module, a
-                                   deflated archive, a list, a view past its storage, a negative stride)
+                                   deflated archive, a list, a view past its storage, a negative stride, a
+                                   stride-0 view of 2 GiB)
 
 Usage:  /path/to/venv/bin/python scripts/make_pickle_fixtures.py --out tests/data
 Runs with Debian's python3-torch 1.13 (plus safetensors and transformers from requirements-fixtures.txt). Zip
@@ -150,6 +151,7 @@ def cases(out):
     four = torch.ones(4).storage()
     torch.save({"x": View(four, 2, (3,), (1,))}, os.path.join(out, "refuse_past_storage.pt"))
     torch.save({"x": View(four, 3, (2,), (-1,))}, os.path.join(out, "refuse_negative_stride.pt"))
+    torch.save({"x": View(four, 0, (2**29,), (0,))}, os.path.join(out, "refuse_expanded.pt"))  # 2 GiB from 16 bytes
 
 
 def lora(data, out):

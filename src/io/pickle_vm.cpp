@@ -217,7 +217,7 @@ uint32_t Machine::rebuild_tensor(const std::vector<uint32_t>& a, bool v3) {
     const auto n = static_cast<uint64_t>(t.shape[d]), st = static_cast<uint64_t>(t.stride[d]);
     uint64_t step = 0;
     if (__builtin_mul_overflow(numel, n, &numel) || (n > 0 && __builtin_mul_overflow(n - 1, st, &step)) ||
-        __builtin_add_overflow(last, step, &last) || numel > (uint64_t{1} << 62))
+        __builtin_add_overflow(last, step, &last) || numel > (uint64_t{1} << 58))  // so numel * dtype size fits too
       fail("a tensor's size and stride overflow 64 bits");
   }
   const uint64_t esize = st::dtype_size(t.dtype);

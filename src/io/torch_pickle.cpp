@@ -22,6 +22,9 @@ namespace imp::pkl {
 namespace {
 
 const char* const kHint = "; the file is corrupt or not a torch.save checkpoint (re-download or re-save it)";
+// Stride-0 (expanded) views hold more elements than their storage; read_tensor materialises them, so their
+// extra bytes over the whole checkpoint are capped (a 10-byte file must not ask for terabytes).
+constexpr uint64_t kMaxExpandedBytes = uint64_t{1} << 30;
 const uint8_t kMagic[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};  // 0x1950a86a20f9469cfc6c
 constexpr int64_t kLegacyProtocol = 1001;
 
@@ -65,13 +68,14 @@ size_t intern(Machine& m, std::unordered_map<std::string, size_t>& by_key, const
 }
 
 // The state dict the data pickle built: a dict of str -> tensor.
-Checkpoint extract(const Machine& m, uint32_t top, const std::string& origin) {
+Checkpoint extract(Machine& m, uint32_t top, const std::string& origin) {
   const Object& d = m.at(top);
   if (d.kind != Kind::Dict)
     bad(origin, std::string("holds a ") + kind_name(d.kind) + ", not a state dict (a dict of name -> tensor)",
         "\nhint: imp reads torch.save(model.state_dict(), path) files and the like");
   Checkpoint c;
   std::unordered_map<std::string, size_t> index;
+  uint64_t expanded = 0;
   for (size_t i = 0; i + 1 < d.items.size(); i += 2) {
     const Object& k = m.at(d.items[i]);
     const Object& v = m.at(d.items[i + 1]);
@@ -82,6 +86,11 @@ Checkpoint extract(const Machine& m, uint32_t top, const std::string& origin) {
           "torch.save({k: v for k, v in d.items() if torch.is_tensor(v)}, path)");
     const TensorInfo& t = m.tensors()[static_cast<size_t>(v.i)];
     TensorRecord r{k.s, t.dtype, t.shape, t.stride, t.offset, t.storage};
+    const uint64_t held = m.storages()[t.storage].nbytes, need = r.nbytes();
+    if (need > held && (expanded += need - held) > kMaxExpandedBytes)
+      bad(origin, "tensor '" + k.s.substr(0, 200) + "' and others expand small storages (stride 0) to over " +
+                      std::to_string(kMaxExpandedBytes) + " bytes more than the file holds",
+          "\nhint: save the tensors contiguous (t.contiguous()) or as safetensors");
     const auto [it, fresh] = index.emplace(k.s, c.tensors.size());
     if (fresh) {
       c.tensors.push_back(std::move(r));

@@ -118,6 +118,7 @@ TEST(TorchPickle, RefusesCodeAndNonStateDicts) {
       {"refuse_deflated.pt", {"is compressed (zip method 8)", "zip -0"}},
       {"refuse_past_storage.pt", {"reaches past the end of storage", "(16 bytes)"}},
       {"refuse_negative_stride.pt", {"a tensor's stride has the negative entry -1"}},
+      {"refuse_expanded.pt", {"tensor 'x' and others expand small storages (stride 0)", "t.contiguous()"}},
   };
   for (const auto& c : cases) {
     const std::string msg = error_of([&] { pkl::File::open(fixture(std::string("cases/") + c.file)); });
@@ -179,6 +180,74 @@ TEST(TorchPickle, HostilePicklesFailWithClearErrors) {
   std::string dups = p2 + B("]q\x00");
   for (int i = 0; i < (1 << 20); ++i) dups += B("h\x00");
   EXPECT_NE(error_of([&] { parse_bytes(dups); }).find("pickle stack grows past"), std::string::npos);
+}
+
+// ---- ZIP64 (torch.save writes it for checkpoints over 4 GiB) ------------------------------------
+
+uint64_t get_le(const std::string& s, size_t at, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(s[at + static_cast<size_t>(i)]);
+  return v;
+}
+
+void put_le(std::string& s, uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) s += static_cast<char>(v >> (8 * i));
+}
+
+// Rewrites a small stored zip with every size and offset in ZIP64 extra fields and ZIP64 end records, the
+// way writers do for archives over 4 GiB.
+std::string to_zip64(const std::string& zip) {
+  const size_t end = zip.rfind(std::string("PK\x05\x06", 4));
+  const uint64_t count = get_le(zip, end + 10, 2);
+  size_t cd = get_le(zip, end + 16, 4);
+  std::string body, central;
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t name_len = get_le(zip, cd + 28, 2), size = get_le(zip, cd + 20, 4), local = get_le(zip, cd + 42, 4);
+    const std::string name = zip.substr(cd + 46, name_len);
+    const size_t data = local + 30 + get_le(zip, local + 26, 2) + get_le(zip, local + 28, 2);
+    const uint64_t at = body.size();
+    body += std::string("PK\x03\x04", 4);
+    put_le(body, 45, 2), put_le(body, 0, 2), put_le(body, 0, 2), put_le(body, 0, 4), put_le(body, 0, 4);
+    put_le(body, 0xFFFFFFFFu, 4), put_le(body, 0xFFFFFFFFu, 4), put_le(body, name_len, 2), put_le(body, 20, 2);
+    body += name;
+    put_le(body, 1, 2), put_le(body, 16, 2), put_le(body, size, 8), put_le(body, size, 8);
+    body += zip.substr(data, size);
+    central += std::string("PK\x01\x02", 4);
+    put_le(central, 45, 2), put_le(central, 45, 2), put_le(central, 0, 2), put_le(central, 0, 2);
+    put_le(central, 0, 4), put_le(central, 0, 4), put_le(central, 0xFFFFFFFFu, 4), put_le(central, 0xFFFFFFFFu, 4);
+    put_le(central, name_len, 2), put_le(central, 28, 2), put_le(central, 0, 2), put_le(central, 0, 2);
+    put_le(central, 0, 2), put_le(central, 0, 4), put_le(central, 0xFFFFFFFFu, 4);
+    central += name;
+    put_le(central, 1, 2), put_le(central, 24, 2), put_le(central, size, 8), put_le(central, size, 8);
+    put_le(central, at, 8);
+    cd += 46 + name_len + get_le(zip, cd + 30, 2) + get_le(zip, cd + 32, 2);
+  }
+  std::string out = body + central;
+  const uint64_t end64 = out.size();
+  out += std::string("PK\x06\x06", 4);
+  put_le(out, 44, 8), put_le(out, 45, 2), put_le(out, 45, 2), put_le(out, 0, 4), put_le(out, 0, 4);
+  put_le(out, count, 8), put_le(out, count, 8), put_le(out, central.size(), 8), put_le(out, body.size(), 8);
+  out += std::string("PK\x06\x07", 4);
+  put_le(out, 0, 4), put_le(out, end64, 8), put_le(out, 1, 4);
+  out += std::string("PK\x05\x06", 4);
+  put_le(out, 0, 4), put_le(out, 0xFFFF, 2), put_le(out, 0xFFFF, 2), put_le(out, 0xFFFFFFFFu, 4);
+  put_le(out, 0xFFFFFFFFu, 4), put_le(out, 0, 2);
+  return out;
+}
+
+TEST(TorchPickle, Zip64ArchivesRead) {
+  const std::string zip64 = to_zip64(read_all(fixture("cases/views.pt")));
+  ASSERT_NE(zip64.find(std::string("PK\x06\x06", 4)), std::string::npos);
+  const pkl::Checkpoint c = parse_bytes(zip64, "zip64.pt");
+  const st::File g = st::File::open(fixture("cases/views.safetensors"));
+  ASSERT_EQ(c.tensors.size(), g.header().tensors.size());
+  for (const auto& t : c.tensors) {
+    std::vector<uint8_t> got(t.nbytes());
+    pkl::read_tensor(c, t, got.data());
+    EXPECT_EQ(0, std::memcmp(got.data(), g.data(*g.find(t.name)), got.size())) << t.name;
+  }
+  for (size_t n = zip64.size() - 120; n < zip64.size(); ++n)
+    EXPECT_THROW(parse_bytes(zip64.substr(0, n)), Error) << "cut at " << n;
 }
 
 TEST(TorchPickle, SniffsTheTwoFormats) {
