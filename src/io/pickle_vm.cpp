@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "imp/core/error.h"
+#include "little_endian.h"
 
 namespace imp::pkl {
 namespace {
@@ -37,33 +38,12 @@ constexpr StorageName kDTypeNames[] = {
     {"bool", st::DType::BOOL},    {"float8_e4m3fn", st::DType::F8_E4M3}, {"float8_e5m2", st::DType::F8_E5M2},
 };
 
-// Names from hostile files go into messages: printable ASCII only, truncated.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < 120; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return s.size() > 120 ? out + "..." : out;
-}
-
 Object object_of(Kind kind) {
   Object o;
   o.kind = kind;
   return o;
 }
 
-uint64_t le(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 
 }  // namespace
 
@@ -161,7 +141,7 @@ uint32_t Machine::resolve_global(const std::string& module, const std::string& n
     }
   }
   if (!found)
-    throw Error(str(origin_, ": refuses the pickle global '", printable(full), "' (pickle byte ", op_pos_,
+    throw Error(str(origin_, ": refuses the pickle global ", quote(full), " (pickle byte ", op_pos_,
                     "): imp reads only tensors and plain containers from torch.save files, as "
                     "torch.load(weights_only=True) does; other globals can run arbitrary code when loaded",
                     "\nhint: if you trust the file, convert it once in Python: "
@@ -225,7 +205,7 @@ uint32_t Machine::rebuild_tensor(const std::vector<uint32_t>& a, bool v3) {
   if (last == ~uint64_t{0} || __builtin_mul_overflow(end, esize, &end) ||
       end > s.nbytes)
     fail(str("a tensor view (", st::dtype_name(t.dtype), ", offset ", t.offset, ", ", t.shape.size(),
-             " dims) reaches past the end of storage '", printable(s.key), "' (", s.nbytes, " bytes)"));
+             " dims) reaches past the end of storage ", quote(s.key), " (", s.nbytes, " bytes)"));
   tensors_.push_back(std::move(t));
   Object o;
   o.kind = Kind::Tensor;
@@ -282,7 +262,7 @@ uint32_t Machine::load(const uint8_t* b, size_t size, size_t& pos) {
   };
   auto take = [&](int n) {
     need(static_cast<uint64_t>(n));
-    const uint64_t v = le(b + pos, n);
+    const uint64_t v = load_le(b + pos, n);
     pos += static_cast<size_t>(n);
     return v;
   };
@@ -310,7 +290,7 @@ uint32_t Machine::load(const uint8_t* b, size_t size, size_t& pos) {
     if (n > kMaxLongBytes) fail(str("a ", n, "-byte integer is too long"));
     need(n);
     if (n <= 8) {
-      uint64_t v = n ? le(b + pos, static_cast<int>(n)) : 0;
+      uint64_t v = n ? load_le(b + pos, static_cast<int>(n)) : 0;
       if (n > 0 && n < 8 && (b[pos + n - 1] & 0x80)) v |= ~uint64_t{0} << (8 * n);  // sign-extend
       pos += static_cast<size_t>(n);
       integer(static_cast<int64_t>(v));

@@ -44,22 +44,6 @@ const char* const kIndexHint = "; the checkpoint index is corrupt, re-download o
   throw Error("imp::st: " + problem + " (a bug in the caller)", ErrorKind::internal);
 }
 
-// Names come from hostile files: escape control bytes and truncate before putting them in a message.
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (size_t i = 0; i < s.size() && i < 200; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + (s.size() > 200 ? "...'" : "'");
-}
-
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "imp/core/error.h"
+#include "little_endian.h"
 #include "pickle_vm.h"
 #include "zip_reader.h"
 
@@ -59,7 +60,7 @@ size_t intern(Machine& m, std::unordered_map<std::string, size_t>& by_key, const
   if (it != by_key.end()) {
     const StorageInfo& old = m.storages()[it->second];
     if (old.dtype != s.dtype || old.nbytes != s.nbytes)
-      m.fail("storage '" + s.key + "' is named twice with different types or sizes");
+      m.fail("storage " + quote(s.key) + " is named twice with different types or sizes");
     return it->second;
   }
   m.storages().push_back(s);
@@ -81,14 +82,14 @@ Checkpoint extract(Machine& m, uint32_t top, const std::string& origin) {
     const Object& v = m.at(d.items[i + 1]);
     if (k.kind != Kind::Str) bad(origin, std::string("has a ") + kind_name(k.kind) + " key; state-dict keys are strings");
     if (v.kind != Kind::Tensor)
-      bad(origin, "entry '" + k.s.substr(0, 200) + "' is a " + kind_name(v.kind) + ", not a tensor",
+      bad(origin, "entry " + quote(k.s) + " is a " + kind_name(v.kind) + ", not a tensor",
           "\nhint: imp reads flat state dicts (name -> tensor); re-save only the tensors, e.g. "
           "torch.save({k: v for k, v in d.items() if torch.is_tensor(v)}, path)");
     const TensorInfo& t = m.tensors()[static_cast<size_t>(v.i)];
     TensorRecord r{k.s, t.dtype, t.shape, t.stride, t.offset, t.storage};
     const uint64_t held = m.storages()[t.storage].nbytes, need = r.nbytes();
     if (need > held && (expanded += need - held) > kMaxExpandedBytes)
-      bad(origin, "tensor '" + k.s.substr(0, 200) + "' and others expand small storages (stride 0) to over " +
+      bad(origin, "tensor " + quote(k.s) + " and others expand small storages (stride 0) to over " +
                       std::to_string(kMaxExpandedBytes) + " bytes more than the file holds",
           "\nhint: save the tensors contiguous (t.contiguous()) or as safetensors");
     const auto [it, fresh] = index.emplace(k.s, c.tensors.size());
@@ -114,7 +115,7 @@ Checkpoint parse_zip(const uint8_t* b, size_t size, const std::string& origin) {
     if (it == by_name.end()) return nullptr;
     const zip::Entry& e = *it->second;
     if (e.method != 0 || e.size != e.raw_size)
-      bad(origin, "record '" + e.name + "' is compressed (zip method " + std::to_string(e.method) +
+      bad(origin, "record " + quote(e.name) + " is compressed (zip method " + std::to_string(e.method) +
                       "); torch.save never compresses, so the archive was repacked",
           "\nhint: re-save it with torch.save, or repack it uncompressed (zip -0)");
     return &e;
@@ -128,7 +129,7 @@ Checkpoint parse_zip(const uint8_t* b, size_t size, const std::string& origin) {
   }
   const zip::Entry* data_pkl = record("data.pkl");
   if (!data_pkl)
-    bad(origin, "has no '" + prefix + "data.pkl' (a TorchScript archive or another zip, not a torch.save file)",
+    bad(origin, "has no " + quote(prefix + "data.pkl") + " (a TorchScript archive or another zip, not a torch.save file)",
         "\nhint: save the weights with torch.save(model.state_dict(), path) or as safetensors");
 
   std::unordered_map<std::string, size_t> by_key;
@@ -138,9 +139,9 @@ Checkpoint parse_zip(const uint8_t* b, size_t size, const std::string& origin) {
     const size_t before = vm.storages().size(), i = intern(vm, by_key, s);
     if (vm.storages().size() == before) return i;
     const zip::Entry* e = record("data/" + s.key);
-    if (!e) vm.fail("the record of storage '" + s.key + "' is missing");
+    if (!e) vm.fail("the record of storage " + quote(s.key) + " is missing");
     if (e->size < s.nbytes)
-      vm.fail("the record of storage '" + s.key + "' has " + std::to_string(e->size) + " bytes, " +
+      vm.fail("the record of storage " + quote(s.key) + " has " + std::to_string(e->size) + " bytes, " +
               std::to_string(s.nbytes) + " expected");
     data.push_back(b + e->offset);
     return i;
@@ -202,18 +203,17 @@ Checkpoint parse_legacy(const uint8_t* b, size_t size, const std::string& origin
     if (it == by_key.end() || view_of[it->second].first != it->second || !seen.insert(it->second).second)
       bad(origin, "lists a storage key that the data does not use, or lists one twice");
     const StorageInfo& s = m.storages()[it->second];
-    if (size - pos < 8) bad(origin, "is truncated in the data of storage '" + s.key + "'");
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | b[pos + static_cast<size_t>(i)];
+    if (size - pos < 8) bad(origin, "is truncated in the data of storage " + quote(s.key));
+    const uint64_t n = load_le(b + pos, 8);
     pos += 8;
     const uint64_t esize = st::dtype_size(s.dtype);
-    if (n != s.nbytes / esize) bad(origin, "storage '" + s.key + "' has a size header that does not match its use");
-    if (size - pos < s.nbytes) bad(origin, "is truncated in the data of storage '" + s.key + "'");
+    if (n != s.nbytes / esize) bad(origin, "storage " + quote(s.key) + " has a size header that does not match its use");
+    if (size - pos < s.nbytes) bad(origin, "is truncated in the data of storage " + quote(s.key));
     data[it->second] = b + pos;
     pos += static_cast<size_t>(s.nbytes);
   }
   for (size_t i = 0; i < view_of.size(); ++i)
-    if (view_of[i].first == i && !seen.count(i)) bad(origin, "has no data for storage '" + m.storages()[i].key + "'");
+    if (view_of[i].first == i && !seen.count(i)) bad(origin, "has no data for storage " + quote(m.storages()[i].key));
 
   Checkpoint out = extract(m, top, origin);
   out.zip = false;
@@ -310,7 +310,7 @@ std::vector<File> open_dir(const std::string& dir) {
   std::vector<st::ShardContents> contents;
   for (const auto& name : st::shard_names(idx)) {
     if (!std::filesystem::exists(d / name, ec))
-      throw Error(index.string() + ": the shard '" + name + "' it lists is missing from " + dir +
+      throw Error(index.string() + ": the shard " + quote(name) + " it lists is missing from " + dir +
                       "; the download is incomplete, download the checkpoint again",
                   ErrorKind::io);
     files.push_back(File::open((d / name).string()));

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "imp/core/error.h"
+#include "little_endian.h"
 
 namespace imp::zip {
 namespace {
@@ -11,13 +12,6 @@ namespace {
 constexpr uint32_t kLocalSig = 0x04034b50, kCentralSig = 0x02014b50, kEndSig = 0x06054b50;
 constexpr uint32_t kEnd64Sig = 0x06064b50, kLocator64Sig = 0x07064b50;
 constexpr size_t kEndSize = 22, kCentralSize = 46, kLocalSize = 30, kLocatorSize = 20, kEnd64Size = 56;
-
-// Little-endian reads from a buffer whose bounds the caller has checked.
-uint64_t le(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 
 [[noreturn]] void bad(const std::string& origin, const std::string& problem) {
   throw Error(origin + ": " + problem +
@@ -30,15 +24,15 @@ uint64_t le(const uint8_t* p, int n) {
 void apply_zip64_extra(const uint8_t* p, size_t n, Entry& e, uint64_t& local, const std::string& origin) {
   size_t i = 0;
   while (i + 4 <= n) {
-    const uint64_t id = le(p + i, 2), len = le(p + i + 2, 2);
-    if (len > n - i - 4) bad(origin, "an extra field of entry '" + e.name + "' runs past its end");
+    const uint64_t id = load_le(p + i, 2), len = load_le(p + i + 2, 2);
+    if (len > n - i - 4) bad(origin, "an extra field of entry " + quote(e.name) + " runs past its end");
     if (id == 1) {
       size_t k = i + 4;
       const size_t end = i + 4 + len;
       for (uint64_t* field : {&e.raw_size, &e.size, &local}) {
         if (*field != 0xFFFFFFFFu) continue;
-        if (k + 8 > end) bad(origin, "the zip64 field of entry '" + e.name + "' is too short");
-        *field = le(p + k, 8);
+        if (k + 8 > end) bad(origin, "the zip64 field of entry " + quote(e.name) + " is too short");
+        *field = load_le(p + k, 8);
         k += 8;
       }
     }
@@ -53,20 +47,20 @@ std::vector<Entry> read_entries(const uint8_t* b, size_t size, const std::string
   // The end record is the last 22 bytes plus a comment of at most 65535 bytes.
   size_t end = size - kEndSize;
   const size_t lowest = size - kEndSize > 65535 ? size - kEndSize - 65535 : 0;
-  while (le(b + end, 4) != kEndSig || kEndSize + le(b + end + 20, 2) != size - end) {
+  while (load_le(b + end, 4) != kEndSig || kEndSize + load_le(b + end + 20, 2) != size - end) {
     if (end == lowest) bad(origin, "no end-of-central-directory record");
     --end;
   }
-  uint64_t disk = le(b + end + 4, 2), cd_disk = le(b + end + 6, 2);
-  uint64_t count = le(b + end + 10, 2), cd_size = le(b + end + 12, 4), cd_offset = le(b + end + 16, 4);
+  uint64_t disk = load_le(b + end + 4, 2), cd_disk = load_le(b + end + 6, 2);
+  uint64_t count = load_le(b + end + 10, 2), cd_size = load_le(b + end + 12, 4), cd_offset = load_le(b + end + 16, 4);
   if (count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_offset == 0xFFFFFFFFu) {
-    if (end < kLocatorSize || le(b + end - kLocatorSize, 4) != kLocator64Sig)
+    if (end < kLocatorSize || load_le(b + end - kLocatorSize, 4) != kLocator64Sig)
       bad(origin, "the zip64 end-of-central-directory locator is missing");
-    const uint64_t at = le(b + end - kLocatorSize + 8, 8);
-    if (at > end - kLocatorSize || end - kLocatorSize - at < kEnd64Size || le(b + at, 4) != kEnd64Sig)
+    const uint64_t at = load_le(b + end - kLocatorSize + 8, 8);
+    if (at > end - kLocatorSize || end - kLocatorSize - at < kEnd64Size || load_le(b + at, 4) != kEnd64Sig)
       bad(origin, "the zip64 end-of-central-directory record is missing");
-    disk = le(b + at + 16, 4), cd_disk = le(b + at + 20, 4);
-    count = le(b + at + 32, 8), cd_size = le(b + at + 40, 8), cd_offset = le(b + at + 48, 8);
+    disk = load_le(b + at + 16, 4), cd_disk = load_le(b + at + 20, 4);
+    count = load_le(b + at + 32, 8), cd_size = load_le(b + at + 40, 8), cd_offset = load_le(b + at + 48, 8);
   }
   if (disk != 0 || cd_disk != 0) bad(origin, "multi-disk (split) archives are not supported");
   if (cd_offset > size || cd_size > size - cd_offset) bad(origin, "the central directory lies outside the file");
@@ -78,24 +72,24 @@ std::vector<Entry> read_entries(const uint8_t* b, size_t size, const std::string
   const uint8_t* p = b + cd_offset;
   uint64_t left = cd_size;
   for (uint64_t i = 0; i < count; ++i) {
-    if (left < kCentralSize || le(p, 4) != kCentralSig) bad(origin, "a central directory entry is malformed");
-    const uint64_t flags = le(p + 8, 2), name_len = le(p + 28, 2), extra_len = le(p + 30, 2);
-    const uint64_t comment_len = le(p + 32, 2);
+    if (left < kCentralSize || load_le(p, 4) != kCentralSig) bad(origin, "a central directory entry is malformed");
+    const uint64_t flags = load_le(p + 8, 2), name_len = load_le(p + 28, 2), extra_len = load_le(p + 30, 2);
+    const uint64_t comment_len = load_le(p + 32, 2);
     const uint64_t total = kCentralSize + name_len + extra_len + comment_len;
     if (total > left) bad(origin, "a central directory entry runs past the directory");
     Entry e;
     e.name.assign(reinterpret_cast<const char*>(p + kCentralSize), static_cast<size_t>(name_len));
-    e.method = static_cast<uint16_t>(le(p + 10, 2));
-    e.size = le(p + 20, 4);
-    e.raw_size = le(p + 24, 4);
-    uint64_t local = le(p + 42, 4);
+    e.method = static_cast<uint16_t>(load_le(p + 10, 2));
+    e.size = load_le(p + 20, 4);
+    e.raw_size = load_le(p + 24, 4);
+    uint64_t local = load_le(p + 42, 4);
     apply_zip64_extra(p + kCentralSize + name_len, static_cast<size_t>(extra_len), e, local, origin);
-    if (flags & 1) bad(origin, "entry '" + e.name + "' is encrypted");
-    if (!names.insert(e.name).second) bad(origin, "entry '" + e.name + "' appears twice");
-    if (local > size || size - local < kLocalSize || le(b + local, 4) != kLocalSig)
-      bad(origin, "the local header of entry '" + e.name + "' is missing");
-    const uint64_t data = local + kLocalSize + le(b + local + 26, 2) + le(b + local + 28, 2);
-    if (data > size || e.size > size - data) bad(origin, "the data of entry '" + e.name + "' runs past the end of the file");
+    if (flags & 1) bad(origin, "entry " + quote(e.name) + " is encrypted");
+    if (!names.insert(e.name).second) bad(origin, "entry " + quote(e.name) + " appears twice");
+    if (local > size || size - local < kLocalSize || load_le(b + local, 4) != kLocalSig)
+      bad(origin, "the local header of entry " + quote(e.name) + " is missing");
+    const uint64_t data = local + kLocalSize + load_le(b + local + 26, 2) + load_le(b + local + 28, 2);
+    if (data > size || e.size > size - data) bad(origin, "the data of entry " + quote(e.name) + " runs past the end of the file");
     e.offset = data;
     entries.push_back(std::move(e));
     p += total;
