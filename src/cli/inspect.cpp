@@ -54,6 +54,12 @@ void print_tensors(const std::vector<const st::TensorInfo*>& tensors, const std:
     std::cout << "  " << shards[i] << "  " << human(static_cast<double>(shard_bytes[i])) << "B\n";
 }
 
+std::vector<pkl::File> open_one(const std::string& path) {
+  std::vector<pkl::File> files;
+  files.push_back(pkl::File::open(path));
+  return files;
+}
+
 // The tensors of torch.save files, listed like those of safetensors shards.
 void print_pickles(const std::vector<pkl::File>& files) {
   std::vector<st::TensorInfo> infos;
@@ -84,10 +90,8 @@ int run_inspect(const InspectOptions& o) {
     IMP_CHECK_KIND(path_exists(o.path), ErrorKind::io, o.path, ": no such file or directory");
     const MappedFile m = MappedFile::open(o.path);
     if (pkl::looks_like_torch_save(m.data(), m.size())) {
-      std::vector<pkl::File> files;
-      files.push_back(pkl::File::open(o.path));
       std::cout << o.path << ": torch.save file\n";
-      print_pickles(files);
+      print_pickles(open_one(o.path));
       return 0;
     }
     auto f = st::File::open(o.path);
@@ -111,9 +115,7 @@ int run_inspect(const InspectOptions& o) {
       for (const auto& t : f.header().tensors) tensors.push_back(&t);
       print_tensors(tensors, {"adapter_model.safetensors"}, {f.header().data_start + (tensors.empty() ? 0 : tensors.back()->end)});
     } else if (path_exists(bin)) {
-      std::vector<pkl::File> files;
-      files.push_back(pkl::File::open(bin));
-      print_pickles(files);
+      print_pickles(open_one(bin));
     }
     return 0;
   }
@@ -121,8 +123,7 @@ int run_inspect(const InspectOptions& o) {
     auto cfg = ModelConfig::load(o.path);
     std::cout << o.path << ": " << cfg.summary() << "\n";
   }
-  if (!path_exists(join_path(o.path, "model.safetensors")) &&
-      !path_exists(join_path(o.path, "model.safetensors.index.json")) && pkl::has_checkpoint(o.path)) {
+  if (pkl::only_torch_save_in(o.path)) {
     print_pickles(pkl::open_dir(o.path));
     return 0;
   }

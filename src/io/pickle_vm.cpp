@@ -202,8 +202,7 @@ uint32_t Machine::rebuild_tensor(const std::vector<uint32_t>& a, bool v3) {
   }
   const uint64_t esize = st::dtype_size(t.dtype);
   uint64_t end = numel > 0 ? last + 1 : static_cast<uint64_t>(t.offset);  // last < 2^64 - 1: checked below
-  if (last == ~uint64_t{0} || __builtin_mul_overflow(end, esize, &end) ||
-      end > s.nbytes)
+  if (last == ~uint64_t{0} || __builtin_mul_overflow(end, esize, &end) || end > s.nbytes)
     fail(str("a tensor view (", st::dtype_name(t.dtype), ", offset ", t.offset, ", ", t.shape.size(),
              " dims) reaches past the end of storage ", quote(s.key), " (", s.nbytes, " bytes)"));
   tensors_.push_back(std::move(t));

@@ -108,8 +108,7 @@ StateDict load_weights_file(const std::string& file) {
 
 StateDict load_model_dir(const std::string& dir) {
   IMP_CHECK_KIND(is_directory(dir), ErrorKind::io, dir, ": not a directory (expected an HF model folder)");
-  if (!path_exists(join_path(dir, "model.safetensors")) && !path_exists(join_path(dir, "model.safetensors.index.json")) &&
-      pkl::has_checkpoint(dir)) {
+  if (pkl::only_torch_save_in(dir)) {
     StateDict sd;
     for (const auto& f : pkl::open_dir(dir)) add_tensors(f, sd);
     return sd;

@@ -290,10 +290,11 @@ File File::open(const std::string& path) {
   return f;
 }
 
-bool has_checkpoint(const std::string& dir) {
+bool only_torch_save_in(const std::string& dir) {
+  const std::filesystem::path d(dir);
   std::error_code ec;
-  return std::filesystem::exists(std::filesystem::path(dir) / kIndexFile, ec) ||
-         std::filesystem::exists(std::filesystem::path(dir) / kSingleFile, ec);
+  auto has = [&](const char* name) { return std::filesystem::exists(d / name, ec); };
+  return (has(kIndexFile) || has(kSingleFile)) && !has("model.safetensors") && !has("model.safetensors.index.json");
 }
 
 std::vector<File> open_dir(const std::string& dir) {

@@ -65,8 +65,9 @@ struct File {
 inline constexpr const char* kSingleFile = "pytorch_model.bin";
 inline constexpr const char* kIndexFile = "pytorch_model.bin.index.json";
 
-// True if dir holds pytorch_model.bin or pytorch_model.bin.index.json.
-bool has_checkpoint(const std::string& dir);
+// True if dir holds pytorch_model.bin or pytorch_model.bin.index.json and no model.safetensors(.index.json),
+// which transformers (and imp) prefer when both exist.
+bool only_torch_save_in(const std::string& dir);
 // Opens "<dir>/pytorch_model.bin.index.json" and every shard it names (cross-checked with
 // st::check_index), or else "<dir>/pytorch_model.bin"; an io error if neither exists.
 std::vector<File> open_dir(const std::string& dir);
