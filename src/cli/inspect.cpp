@@ -9,6 +9,7 @@
 #include "imp/core/fs.h"
 #include "imp/core/json.h"
 #include "imp/io/safetensors.h"
+#include "imp/io/torch_pickle.h"
 #include "imp/models/config.h"
 
 namespace imp::cli {
@@ -53,6 +54,28 @@ void print_tensors(const std::vector<const st::TensorInfo*>& tensors, const std:
     std::cout << "  " << shards[i] << "  " << human(static_cast<double>(shard_bytes[i])) << "B\n";
 }
 
+std::vector<pkl::File> open_one(const std::string& path) {
+  std::vector<pkl::File> files;
+  files.push_back(pkl::File::open(path));
+  return files;
+}
+
+// The tensors of torch.save files, listed like those of safetensors shards.
+void print_pickles(const std::vector<pkl::File>& files) {
+  std::vector<st::TensorInfo> infos;
+  std::vector<std::string> names;
+  std::vector<uint64_t> bytes;
+  for (const auto& f : files) {
+    for (const auto& t : f.checkpoint.tensors) infos.push_back({t.name, t.dtype, t.shape, 0, t.nbytes()});
+    names.push_back(f.map.path().substr(f.map.path().find_last_of('/') + 1) +
+                    (f.checkpoint.zip ? " (torch.save zip)" : " (torch.save legacy)"));
+    bytes.push_back(f.map.size());
+  }
+  std::vector<const st::TensorInfo*> tensors;
+  for (const auto& t : infos) tensors.push_back(&t);
+  print_tensors(tensors, names, bytes);
+}
+
 }  // namespace
 
 int run_inspect(const InspectOptions& o) {
@@ -65,6 +88,12 @@ int run_inspect(const InspectOptions& o) {
   std::vector<uint64_t> bytes;
   if (!is_directory(o.path)) {
     IMP_CHECK_KIND(path_exists(o.path), ErrorKind::io, o.path, ": no such file or directory");
+    const MappedFile m = MappedFile::open(o.path);
+    if (pkl::looks_like_torch_save(m.data(), m.size())) {
+      std::cout << o.path << ": torch.save file\n";
+      print_pickles(open_one(o.path));
+      return 0;
+    }
     auto f = st::File::open(o.path);
     for (const auto& t : f.header().tensors) tensors.push_back(&t);
     std::cout << o.path << ": safetensors file\n";
@@ -80,17 +109,23 @@ int run_inspect(const InspectOptions& o) {
               << ", dropout " << json_or<double>(j, "lora_dropout", 0) << ")\n  target_modules "
               << j.value("target_modules", Json::array()).dump() << "\n  base_model_name_or_path "
               << json_or<std::string>(j, "base_model_name_or_path", "?") << "\n";
-    const std::string w = join_path(o.path, "adapter_model.safetensors");
+    const std::string w = join_path(o.path, "adapter_model.safetensors"), bin = join_path(o.path, "adapter_model.bin");
     if (path_exists(w)) {
       auto f = st::File::open(w);
       for (const auto& t : f.header().tensors) tensors.push_back(&t);
       print_tensors(tensors, {"adapter_model.safetensors"}, {f.header().data_start + (tensors.empty() ? 0 : tensors.back()->end)});
+    } else if (path_exists(bin)) {
+      print_pickles(open_one(bin));
     }
     return 0;
   }
   if (path_exists(join_path(o.path, "config.json"))) {
     auto cfg = ModelConfig::load(o.path);
     std::cout << o.path << ": " << cfg.summary() << "\n";
+  }
+  if (pkl::only_torch_save_in(o.path)) {
+    print_pickles(pkl::open_dir(o.path));
+    return 0;
   }
   auto files = st::open_dir(o.path);
   for (const auto& [name, where] : files.by_name) tensors.push_back(where.second);

@@ -4,7 +4,6 @@
 #include "imp/io/safetensors.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,22 +40,6 @@ const char* const kIndexHint = "; the checkpoint index is corrupt, re-download o
 
 [[noreturn]] void bug(const std::string& problem) {
   throw Error("imp::st: " + problem + " (a bug in the caller)", ErrorKind::internal);
-}
-
-// Names come from hostile files: escape control bytes and truncate before putting them in a message.
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (size_t i = 0; i < s.size() && i < 200; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + (s.size() > 200 ? "...'" : "'");
 }
 
 std::string shape_str(const std::vector<int64_t>& shape) {
@@ -358,8 +341,7 @@ json parse_index_json(const std::string& text, const std::string& origin) {
   return parse_json_strict(text, origin, json_limits::safetensors_index, kIndexHint);
 }
 
-bool is_plain_shard_name(const std::string& s) {
-  const std::string ext = ".safetensors";
+bool is_plain_shard_name(const std::string& s, const std::string& ext) {
   return s.size() > ext.size() && s.compare(s.size() - ext.size(), ext.size(), ext) == 0 &&
          s.find_first_of("/\\") == std::string::npos && s.find("..") == std::string::npos &&
          std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
@@ -474,12 +456,13 @@ std::string read_small_file(const std::string& path, uint64_t limit) {
     if (ext == ".bin" || ext == ".pt" || ext == ".pth" || ext == ".ckpt" || ext == ".pkl")
       pickles.push_back(e.path().filename().string());
   }
-  std::string msg = str(dir.string(), ": no safetensors checkpoint found (looked for ", prefix,
-                        ".safetensors.index.json and ", prefix, ".safetensors)");
+  std::string msg = str(dir.string(), ": no checkpoint found (looked for ", prefix, ".safetensors.index.json, ",
+                        prefix, ".safetensors, pytorch_model.bin.index.json and pytorch_model.bin)");
   if (pickles.empty()) throw Error(msg, ErrorKind::io);
   std::sort(pickles.begin(), pickles.end());
-  msg += "; found the pickle checkpoint " + quote(pickles[0]) + (pickles.size() > 1 ? " and others" : "") +
-         ", but pickle checkpoints are never read (loading one can run arbitrary code). Convert it with Python: "
+  msg += "; found the pickle file " + quote(pickles[0]) + (pickles.size() > 1 ? " and others" : "") +
+         ": imp reads a torch.save checkpoint in a model directory under Hugging Face's names only. Rename it "
+         "to pytorch_model.bin, or convert it with Python: "
          "safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors'), or "
          "model.save_pretrained(dir, safe_serialization=True)";
   throw Error(msg, ErrorKind::input);
@@ -520,52 +503,11 @@ Header parse(const uint8_t* bytes, size_t size, const std::string& origin) {
 // ---- File ------------------------------------------------------------------------------------
 
 File File::open(const std::string& path) {
-  uint64_t size = 0;
-  const FdGuard fd{open_regular(path, &size)};  // closing it after mmap keeps the mapping
-  if (size == 0) corrupt(path, "the file is empty (0 bytes)");
-
   File f;
-  f.path_ = path;
-  f.size_ = static_cast<size_t>(size);
-  void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd.fd, 0);
-  if (p == MAP_FAILED) io_fail(path, "cannot memory-map", errno);
-  f.base_ = static_cast<const uint8_t*>(p);
-  // A file truncated under us would SIGBUS on access; catch the common case of one being rewritten.
-  struct stat st {};
-  if (::fstat(fd.fd, &st) != 0 || static_cast<size_t>(st.st_size) != f.size_)
-    throw Error(path + ": the file changed size while being opened; is another process writing it?", ErrorKind::io);
-  f.header_ = parse_impl(f.base_, f.size_, path, &f.by_name_);
+  f.map_ = MappedFile::open(path);
+  if (f.map_.size() == 0) corrupt(path, "the file is empty (0 bytes)");
+  f.header_ = parse_impl(f.map_.data(), f.map_.size(), path, &f.by_name_);
   return f;
-}
-
-File::File(File&& o) noexcept
-    : path_(std::move(o.path_)),
-      header_(std::move(o.header_)),
-      by_name_(std::move(o.by_name_)),
-      base_(o.base_),
-      size_(o.size_) {
-  o.base_ = nullptr;
-  o.size_ = 0;
-}
-
-File& File::operator=(File&& o) noexcept {
-  if (this != &o) {
-    release();
-    path_ = std::move(o.path_);
-    header_ = std::move(o.header_);
-    by_name_ = std::move(o.by_name_);
-    std::swap(base_, o.base_);
-    std::swap(size_, o.size_);
-  }
-  return *this;
-}
-
-File::~File() { release(); }
-
-void File::release() {
-  if (base_) ::munmap(const_cast<uint8_t*>(base_), size_);
-  base_ = nullptr;
-  size_ = 0;
 }
 
 const TensorInfo* File::find(const std::string& name) const {
@@ -576,9 +518,9 @@ const TensorInfo* File::find(const std::string& name) const {
 }
 
 const uint8_t* File::data(const TensorInfo& t) const {
-  if (!base_ || t.end < t.begin || t.end > size_ - header_.data_start)
-    bug("tensor " + quote(t.name) + " is not a tensor of " + path_);
-  return base_ + header_.data_start + t.begin;
+  if (!map_.data() || t.end < t.begin || t.end > map_.size() - header_.data_start)
+    bug("tensor " + quote(t.name) + " is not a tensor of " + path());
+  return map_.data() + header_.data_start + t.begin;
 }
 
 // ---- writing ---------------------------------------------------------------------------------
@@ -692,7 +634,7 @@ std::vector<std::string> write_sharded(const std::string& dir, const std::vector
 
 // ---- shard index -----------------------------------------------------------------------------
 
-ShardIndex parse_index(const std::string& json_text, const std::string& origin) {
+ShardIndex parse_index(const std::string& json_text, const std::string& origin, const std::string& shard_ext) {
   const json j = parse_index_json(json_text, origin);
   if (!j.is_object()) corrupt(origin, str("must be a JSON object, got ", j.type_name()), kIndexHint);
   ShardIndex idx;
@@ -700,11 +642,11 @@ ShardIndex parse_index(const std::string& json_text, const std::string& origin) 
   if (wm == j.end() || !wm->is_object()) corrupt(origin, "lacks the \"weight_map\" object", kIndexHint);
   for (const auto& [name, file] : wm->items()) {
     if (name.empty()) corrupt(origin, "weight_map has an empty tensor name", kIndexHint);
-    if (!file.is_string() || !is_plain_shard_name(file.get<std::string>()))
+    if (!file.is_string() || !is_plain_shard_name(file.get<std::string>(), shard_ext))
       corrupt(origin,
               "weight_map maps " + quote(name) + " to " +
                   (file.is_string() ? quote(file.get<std::string>()) : file.dump()) +
-                  ", which is not a plain file name ending in .safetensors in the index's directory",
+                  ", which is not a plain file name ending in " + shard_ext + " in the index's directory",
               kIndexHint);
     idx.weight_map.emplace(name, file.get<std::string>());
   }
@@ -730,6 +672,49 @@ ShardIndex parse_index(const std::string& json_text, const std::string& origin) 
   return idx;
 }
 
+ShardIndex read_index(const std::string& path, const std::string& shard_ext) {
+  return parse_index(read_small_file(path, json_limits::safetensors_index.max_bytes), path, shard_ext);
+}
+
+std::vector<std::string> shard_names(const ShardIndex& idx) {
+  std::vector<std::string> names;
+  for (const auto& kv : idx.weight_map) names.push_back(kv.second);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+void check_index(const ShardIndex& idx, const std::vector<ShardContents>& shards, const std::string& origin) {
+  std::map<std::string, const std::string*> where;  // tensor -> shard holding it
+  uint64_t sum = 0;
+  for (const ShardContents& shard : shards) {
+    for (const auto& [name, nbytes] : shard.tensors) {
+      const auto listed = idx.weight_map.find(name);
+      if (listed == idx.weight_map.end())
+        corrupt(origin, "tensor " + quote(name) + " of shard " + quote(shard.file) + " is not listed in the weight_map",
+                kIndexHint);
+      const auto [it, fresh] = where.emplace(name, &shard.file);
+      if (!fresh)
+        corrupt(origin, "tensor " + quote(name) + " is in two shards, " + quote(*it->second) + " and " + quote(shard.file),
+                kIndexHint);
+      if (listed->second != shard.file)
+        corrupt(origin,
+                "weight_map puts tensor " + quote(name) + " in " + quote(listed->second) + " but it is in " +
+                    quote(shard.file),
+                kIndexHint);
+      sum += nbytes;
+    }
+  }
+  for (const auto& [name, shard] : idx.weight_map)
+    if (!where.count(name))
+      corrupt(origin,
+              "weight_map lists tensor " + quote(name) + " in shard " + quote(shard) + ", which does not contain it",
+              kIndexHint);
+  if (idx.has_total_size && idx.total_size != sum)
+    corrupt(origin, str("metadata.total_size is ", idx.total_size, " but the shards hold ", sum, " bytes of tensors"),
+            kIndexHint);
+}
+
 ShardedFiles open_dir(const std::string& dir, const std::string& prefix) {
   const fs::path d(dir);
   std::error_code ec;
@@ -746,49 +731,21 @@ ShardedFiles open_dir(const std::string& dir, const std::string& prefix) {
   }
 
   const std::string origin = index_path.string();
-  const ShardIndex idx = parse_index(read_small_file(origin, json_limits::safetensors_index.max_bytes), origin);
-  std::vector<std::string> shard_names;
-  for (const auto& kv : idx.weight_map) shard_names.push_back(kv.second);
-  std::sort(shard_names.begin(), shard_names.end());
-  shard_names.erase(std::unique(shard_names.begin(), shard_names.end()), shard_names.end());
-  for (const auto& name : shard_names) {
+  const ShardIndex idx = read_index(origin);
+  std::vector<ShardContents> contents;
+  for (const auto& name : shard_names(idx)) {
     if (!fs::exists(d / name, ec))
       throw Error(origin + ": the shard " + quote(name) + " it lists is missing from " + dir +
                       "; the download is incomplete, download the checkpoint again",
                   ErrorKind::io);
     out.files.push_back(File::open((d / name).string()));
+    contents.push_back({name, {}});
+    for (const TensorInfo& t : out.files.back().header().tensors) contents.back().tensors.emplace_back(t.name, t.nbytes());
   }
+  check_index(idx, contents, origin);
   // All files are opened before taking pointers: their headers never move after that.
-  uint64_t sum = 0;
-  for (size_t i = 0; i < out.files.size(); ++i) {
-    for (const TensorInfo& t : out.files[i].header().tensors) {
-      const auto listed = idx.weight_map.find(t.name);
-      if (listed == idx.weight_map.end())
-        corrupt(origin,
-                "tensor " + quote(t.name) + " of shard " + quote(shard_names[i]) + " is not listed in the weight_map",
-                kIndexHint);
-      const auto [it, fresh] = out.by_name.emplace(t.name, std::make_pair(i, &t));
-      if (!fresh)
-        corrupt(origin,
-                "tensor " + quote(t.name) + " is in two shards, " + quote(shard_names[it->second.first]) + " and " +
-                    quote(shard_names[i]),
-                kIndexHint);
-      if (listed->second != shard_names[i])
-        corrupt(origin,
-                "weight_map puts tensor " + quote(t.name) + " in " + quote(listed->second) + " but it is in " +
-                    quote(shard_names[i]),
-                kIndexHint);
-      sum += t.nbytes();
-    }
-  }
-  for (const auto& [name, shard] : idx.weight_map)
-    if (!out.by_name.count(name))
-      corrupt(origin,
-              "weight_map lists tensor " + quote(name) + " in shard " + quote(shard) + ", which does not contain it",
-              kIndexHint);
-  if (idx.has_total_size && idx.total_size != sum)
-    corrupt(origin, str("metadata.total_size is ", idx.total_size, " but the shards hold ", sum, " bytes of tensors"),
-            kIndexHint);
+  for (size_t i = 0; i < out.files.size(); ++i)
+    for (const TensorInfo& t : out.files[i].header().tensors) out.by_name.emplace(t.name, std::make_pair(i, &t));
   return out;
 }
 

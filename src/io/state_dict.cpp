@@ -6,7 +6,9 @@
 
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
+#include "imp/core/mapped_file.h"
 #include "imp/io/safetensors.h"
+#include "imp/io/torch_pickle.h"
 
 namespace imp {
 namespace {
@@ -53,6 +55,14 @@ torch::Tensor copy_tensor(const st::File& f, const st::TensorInfo& info) {
   return t;
 }
 
+void add_tensors(const pkl::File& f, StateDict& sd) {
+  for (const auto& r : f.checkpoint.tensors) {
+    auto t = torch::empty(r.shape, torch::TensorOptions().dtype(to_torch(r.dtype, r.name, f.map.path())));
+    pkl::read_tensor(f.checkpoint, r, static_cast<uint8_t*>(t.data_ptr()));
+    sd.insert_or_assign(r.name, t);
+  }
+}
+
 std::vector<st::TensorView> views_of(const StateDict& sd, std::vector<torch::Tensor>& keep) {
   std::vector<st::TensorView> views;
   views.reserve(sd.size());
@@ -85,8 +95,24 @@ StateDict load_safetensors(const std::string& file) {
   return sd;
 }
 
+StateDict load_torch_pickle(const std::string& file) {
+  StateDict sd;
+  add_tensors(pkl::File::open(file), sd);
+  return sd;
+}
+
+StateDict load_weights_file(const std::string& file) {
+  const MappedFile m = MappedFile::open(file);
+  return pkl::looks_like_torch_save(m.data(), m.size()) ? load_torch_pickle(file) : load_safetensors(file);
+}
+
 StateDict load_model_dir(const std::string& dir) {
   IMP_CHECK_KIND(is_directory(dir), ErrorKind::io, dir, ": not a directory (expected an HF model folder)");
+  if (pkl::only_torch_save_in(dir)) {
+    StateDict sd;
+    for (const auto& f : pkl::open_dir(dir)) add_tensors(f, sd);
+    return sd;
+  }
   auto files = st::open_dir(dir);
   StateDict sd;
   for (const auto& [name, where] : files.by_name)

@@ -26,6 +26,13 @@ nn::LinearImpl* find_linear(torch::nn::Module& root, const std::string& path) {
   return nullptr;
 }
 
+// "<dir>/<stem>.safetensors", else "<dir>/<stem>.bin" (torch.save), else "".
+std::string existing_of(const std::string& dir, const std::string& stem) {
+  for (const char* ext : {".safetensors", ".bin"})
+    if (path_exists(join_path(dir, stem + ext))) return join_path(dir, stem + ext);
+  return "";
+}
+
 }  // namespace
 
 std::vector<std::string> lora_targets(torch::nn::Module& root, const std::vector<std::string>& targets,
@@ -51,15 +58,10 @@ void load_lora_adapter(ImpModel& model, const std::string& dir) {
   const std::string cfg_path = join_path(dir, "adapter_config.json");
   IMP_CHECK_KIND(path_exists(cfg_path), ErrorKind::io, dir, ": no adapter_config.json; expected a PEFT LoRA directory");
   const LoraConfig cfg = LoraConfig::from_json(read_json_file(cfg_path, json_limits::adapter_config), cfg_path);
-  const std::string weights = join_path(dir, "adapter_model.safetensors");
-  if (!path_exists(weights)) {
-    IMP_CHECK_KIND(!path_exists(join_path(dir, "adapter_model.bin")), ErrorKind::input, dir,
-                   ": only adapter_model.bin (a pickle) is present; imp never reads pickle files",
-                   "\nhint: convert it once in Python: PeftModel.from_pretrained(base, dir).save_pretrained(out, "
-                   "safe_serialization=True)");
-    IMP_FAIL(dir, ": adapter_model.safetensors is missing");
-  }
-  StateDict sd = load_safetensors(weights);
+  // PEFT's names; older PEFT wrote only the torch.save .bin forms.
+  const std::string weights = existing_of(dir, "adapter_model");
+  IMP_CHECK_KIND(!weights.empty(), ErrorKind::io, dir, ": adapter_model.safetensors (or .bin) is missing");
+  StateDict sd = load_weights_file(weights);
   torch::nn::Module& root = model.root();
   const auto targets = lora_targets(root, cfg.target_modules);
   const std::set<std::string> target_set(targets.begin(), targets.end());
@@ -98,20 +100,16 @@ void load_lora_adapter(ImpModel& model, const std::string& dir) {
   }
 
   // Imp saves the trained projector beside the adapter (non_lora_trainables.*).
-  const std::string extra = join_path(dir, "non_lora_trainables.safetensors");
-  if (path_exists(extra)) {
+  const std::string extra = existing_of(dir, "non_lora_trainables");
+  if (!extra.empty()) {
     StateDict names;
-    for (auto& [key, t] : load_safetensors(extra)) {
+    for (auto& [key, t] : load_weights_file(extra)) {
       std::string name = key.rfind("base_model.", 0) == 0 ? key.substr(11) : key;
       if (name.rfind("model.model.", 0) == 0) name = name.substr(6);
       names.emplace(name, t);
     }
     auto r = load_into(root, names, extra, opt);
     IMP_CHECK(r.unexpected.empty() && r.mismatched.empty(), extra, ": does not fit the model:", r.describe());
-  } else {
-    IMP_CHECK(!path_exists(join_path(dir, "non_lora_trainables.bin")), dir,
-              ": non_lora_trainables.bin is a pickle and is never read",
-              "\nhint: convert it: safetensors.torch.save_file(torch.load(f), 'non_lora_trainables.safetensors')");
   }
 }
 

@@ -82,12 +82,8 @@ std::unique_ptr<ImpModel> assemble(const TrainArgs& a, Json& cfg) {
 // `model.mm_projector.0.weight` or any key containing "mm_projector." -> "0.weight" (Imp's rule).
 void load_projector(ImpModel& m, const std::string& file) {
   IMP_CHECK_KIND(path_exists(file), ErrorKind::io, "--pretrain_mm_mlp_adapter ", file, " does not exist");
-  IMP_CHECK_KIND(file.size() > 12 && file.substr(file.size() - 12) == ".safetensors", ErrorKind::input,
-                 "--pretrain_mm_mlp_adapter ", file, ": imp reads .safetensors (imp pretrain writes mm_projector.safetensors)",
-                 "\nhint: convert a Python mm_projector.bin once: safetensors.torch.save_file(torch.load(p), "
-                 "'mm_projector.safetensors')");
   StateDict sd;
-  for (auto& [k, t] : load_safetensors(file)) {
+  for (auto& [k, t] : load_weights_file(file)) {  // mm_projector.safetensors or a torch.save mm_projector.bin
     const auto pos = k.find("mm_projector.");
     if (pos != std::string::npos) sd.emplace(k.substr(pos + 13), t);
   }
@@ -247,7 +243,7 @@ StateDict cpu_contiguous(const StateDict& sd) {
 }
 
 // The same tensors as a torch.save()-compatible file, for Python Imp, which torch.load()s
-// mm_projector.bin and non_lora_trainables.bin (imp itself reads only the .safetensors).
+// mm_projector.bin and non_lora_trainables.bin.
 void save_torch_pickle(const std::string& path, const StateDict& sd) {
   c10::Dict<std::string, torch::Tensor> dict;
   for (const auto& [k, t] : sd) dict.insert(k, t);

@@ -57,7 +57,8 @@ fuzz_target() {
   fi
 }
 
-fuzz_target safetensors src/io/safetensors.cpp src/core/json.cpp src/core/fs.cpp
+fuzz_target safetensors src/io/safetensors.cpp src/core/json.cpp src/core/fs.cpp src/core/mapped_file.cpp
+DICT="storage FloatStorage BFloat16Storage UntypedStorage torch torch._utils _rebuild_tensor_v2 _rebuild_tensor_v3 _rebuild_parameter collections OrderedDict data.pkl byteorder big cpu \x80\x02 PK\x03\x04 PK\x01\x02 PK\x05\x06 PK\x06\x06 PK\x06\x07 \xff\xff\xff\xff" fuzz_target torch_pickle src/io/torch_pickle.cpp src/io/pickle_vm.cpp src/io/zip_reader.cpp src/io/safetensors.cpp src/core/json.cpp src/core/fs.cpp src/core/mapped_file.cpp
 LIBS="-lpcre2-8 -lutf8proc" DICT="type Sequence ByteLevel Split Regex String Metaspace Prepend Replace NFC BPE behavior Isolated Removed MergedWithNext Contiguous invert rstrip lstrip single_word normalized special byte_fallback fuse_unk TemplateProcessing SpecialToken ids <0x41> (?i:" fuzz_target tokenizer src/text/*.cpp src/core/json.cpp src/core/fs.cpp src/core/utf8.cpp
 LIBS="-I/usr/include/opencv4 -ljpeg -lopencv_imgcodecs -lopencv_imgproc -lopencv_core" DICT="IHDR IDAT IEND PLTE tRNS gAMA RIFF WEBP VP8L VP8X Adobe JFIF \x89PNG \xFF\xD8\xFF \xFF\xC0 \xFF\xC2 \xFF\xC4 \xFF\xDA \xFF\xDB \xFF\xD9 \xFF\xEE \x9d\x01\x2a" fuzz_target image src/image/decode.cpp src/image/header.cpp src/image/jpeg.cpp src/image/process.cpp src/image/resize.cpp
 

@@ -1,4 +1,4 @@
-// The imp executable end to end: forward on fixtures (plain, sharded, bf16, LoRA, SigLIP-only),
+// The imp executable end to end: forward on fixtures (plain, sharded, bf16, LoRA, torch.save, SigLIP-only),
 // inspect, help texts and exit codes for bad input.
 #include <gtest/gtest.h>
 
@@ -64,6 +64,27 @@ TEST_F(CliForward, LoraDirectoryUnmergedAndMerged) {
   auto merged = forward("imp_phi2_lora", args + " --merge-lora");
   ASSERT_TRUE(merged.count("logits"));
   EXPECT_TRUE(check_close(merged.at("logits"), g.at("logits"), 1e-5, "merged lora logits"));
+}
+
+// torch.save checkpoints (tests/data/pickle, scripts/make_pickle_fixtures.py) load like their safetensors twins:
+// a transformers save_pretrained(safe_serialization=False) sharded directory, and a PEFT adapter directory with
+// adapter_model.bin (legacy format) and non_lora_trainables.bin (zip).
+TEST_F(CliForward, TorchSaveCheckpointsMatchGoldens) {
+  auto g = golden("qwen2");
+  auto out = forward("qwen2", "--model " + data_path("pickle/qwen2"));
+  ASSERT_TRUE(out.count("logits"));
+  EXPECT_TRUE(check_close(out.at("logits"), g.at("logits"), 1e-5, "pytorch_model.bin shards"));
+  auto lg = golden("imp_phi2_lora");
+  out = forward("imp_phi2_lora", "--model " + model_dir("imp_phi2") + " --lora " + data_path("pickle/imp_phi2_lora"));
+  ASSERT_TRUE(out.count("logits"));
+  EXPECT_TRUE(check_close(out.at("logits"), lg.at("logits"), 1e-5, "adapter_model.bin + non_lora_trainables.bin"));
+
+  auto r = run_imp("inspect " + data_path("pickle/qwen2"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("pytorch_model-00006-of-00006.bin (torch.save zip)"), std::string::npos) << r.output;
+  r = run_imp("inspect " + data_path("pickle/cases/refuse_os_system.pt"));
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("refuses the pickle global 'posix.system'"), std::string::npos) << r.output;
 }
 
 TEST_F(CliForward, SiglipDirectoryGivesImageFeatures) {

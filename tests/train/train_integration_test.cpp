@@ -91,7 +91,30 @@ TEST_F(Train, PretrainMatchesPythonReference) {
   ASSERT_EQ(r.code, 0) << r.output;
   expect_curve("train_pretrain_phi2", metrics(o));
   expect_tensors(load_safetensors(o + "/mm_projector.safetensors"), "train_pretrain_phi2_final", 1e-4);
+  // The torch.save twin for Python Imp (LibTorch's pickler) reads back as the same tensors.
+  const StateDict bin = load_torch_pickle(o + "/mm_projector.bin");
+  for (const auto& [name, t] : load_safetensors(o + "/mm_projector.safetensors")) {
+    ASSERT_TRUE(bin.count(name)) << name;
+    EXPECT_TRUE(torch::equal(bin.at(name), t)) << name;
+  }
   EXPECT_TRUE(fs::exists(o + "/config.json"));
+}
+
+// A stage-1 mm_projector.bin written by Python's torch.save (tests/data/pickle/stage1) initialises the
+// projector exactly as the same tensors in safetensors do, and differently from no projector file.
+TEST_F(Train, TorchSaveStage1ProjectorLoads) {
+  auto first_loss = [&](const std::string& name, const std::string& projector) {
+    const auto o = out(name);
+    auto r = run_imp(lora_flags(o, 1) + (projector.empty() ? "" : " --pretrain_mm_mlp_adapter " + projector));
+    EXPECT_EQ(r.code, 0) << r.output;
+    const auto m = metrics(o);
+    return m.empty() ? -1.0 : m[0].at("loss").get<double>();
+  };
+  const double from_bin = first_loss("bin", data_path("pickle/stage1/mm_projector.bin"));
+  const double from_st = first_loss("st", data_path("golden/train_pretrain_phi2_final.safetensors"));
+  const double none = first_loss("none", "");
+  EXPECT_EQ(from_bin, from_st);
+  EXPECT_NE(from_bin, none);
 }
 
 // Interrupt after 4 of 8 steps (signal -> checkpoint -> exit 75), resume, finish: the same losses,

@@ -91,12 +91,16 @@ TEST(StrictLoading, WrongShapeAndUnexpectedAreNamed) {
   fs::remove_all(dir);
 }
 
-TEST(StrictLoading, PickleCheckpointsAreRefused) {
+TEST(StrictLoading, PickleCheckpointsNameTheFileAndTheProblem) {
   auto dir = temp_dir("pickle");
   fs::copy_file(model_dir("phi2") + "/config.json", dir + "/config.json");
-  std::ofstream(dir + "/pytorch_model.bin") << "not read";
+  std::ofstream(dir + "/pytorch_model.bin") << "not a checkpoint";
   auto msg = error_of([&] { ImpModel::from_pretrained(dir); });
-  EXPECT_NE(msg.find("pickle"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(dir + "/pytorch_model.bin: is neither a zip archive nor a pickle"), std::string::npos) << msg;
+  fs::remove(dir + "/pytorch_model.bin");
+  std::ofstream(dir + "/weights.pt") << "not read";
+  msg = error_of([&] { ImpModel::from_pretrained(dir); });
+  EXPECT_NE(msg.find("found the pickle file 'weights.pt'"), std::string::npos) << msg;
   fs::remove_all(dir);
 }
 

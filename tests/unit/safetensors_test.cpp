@@ -579,11 +579,12 @@ TEST_F(BrokenCheckpoint, EscapingShardName) {
 
 TEST_F(SafetensorsFiles, OpenDirWithoutCheckpoint) {
   expect_error([&] { open_dir(dir_.string()); }, imp::ErrorKind::io,
-               {"no safetensors checkpoint found (looked for model.safetensors.index.json and model.safetensors)"});
-  write_all(p("pytorch_model.bin"), "PK\x03\x04");
-  expect_error(
-      [&] { open_dir(dir_.string()); }, imp::ErrorKind::input,
-      {"'pytorch_model.bin'", "pickle checkpoints are never read", "save_pretrained(dir, safe_serialization=True)"});
+               {"no checkpoint found (looked for model.safetensors.index.json, model.safetensors, "
+                "pytorch_model.bin.index.json and pytorch_model.bin)"});
+  write_all(p("model.pt"), "PK\x03\x04");
+  expect_error([&] { open_dir(dir_.string()); }, imp::ErrorKind::input,
+               {"found the pickle file 'model.pt'", "Rename it to pytorch_model.bin",
+                "save_pretrained(dir, safe_serialization=True)"});
   expect_error([&] { open_dir(p("nope")); }, imp::ErrorKind::io, {"nope: is not a directory"});
 }
 

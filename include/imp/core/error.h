@@ -42,6 +42,24 @@ std::string str(Args&&... args) {
   return detail::concat(std::forward<Args>(args)...);
 }
 
+// A string read from an untrusted file, for a message: in single quotes, control bytes escaped (\x1b),
+// cut after 200 bytes.
+inline std::string quote(const std::string& s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (size_t i = 0; i < s.size() && i < 200; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + (s.size() > 200 ? "...'" : "'");
+}
+
 }  // namespace imp
 
 // Throws imp::Error(kind input) unless cond holds. The message is the streamed arguments.

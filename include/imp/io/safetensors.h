@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "imp/core/mapped_file.h"
+
 namespace imp::st {
 
 // The dtypes imp accepts; the names are those of the Rust crate ("F32", "BF16", ...).
@@ -47,26 +49,17 @@ class File {
   // io error if missing/unreadable/not a regular file; input error if empty or corrupt.
   static File open(const std::string& path);
 
-  File(File&& other) noexcept;
-  File& operator=(File&& other) noexcept;
-  File(const File&) = delete;
-  File& operator=(const File&) = delete;
-  ~File();
-
   const Header& header() const { return header_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return map_.path(); }
   const TensorInfo* find(const std::string& name) const;  // nullptr if absent; O(log n)
   const uint8_t* data(const TensorInfo& t) const;         // pointer into the mapping (may be unaligned!)
 
  private:
   File() = default;
-  void release();
 
-  std::string path_;
+  MappedFile map_;
   Header header_;
   std::vector<uint32_t> by_name_;  // indices into header_.tensors sorted by name, for find()
-  const uint8_t* base_ = nullptr;
-  size_t size_ = 0;
 };
 
 // A tensor to write: data points at nbytes contiguous little-endian C-order bytes
@@ -95,8 +88,22 @@ struct ShardIndex {
 };
 
 // Validates the index: duplicate keys rejected; weight_map values are plain file names in the same
-// directory ending in ".safetensors"; total_size (if present) a non-negative integer.
-ShardIndex parse_index(const std::string& json_text, const std::string& origin);
+// directory ending in shard_ext; total_size (if present) a non-negative integer.
+ShardIndex parse_index(const std::string& json_text, const std::string& origin,
+                       const std::string& shard_ext = ".safetensors");
+// Reads (at most 100 MB) and parses an index file.
+ShardIndex read_index(const std::string& path, const std::string& shard_ext = ".safetensors");
+// The distinct shard file names of an index, sorted.
+std::vector<std::string> shard_names(const ShardIndex& idx);
+
+// What one shard holds: (tensor name, bytes) pairs.
+struct ShardContents {
+  std::string file;
+  std::vector<std::pair<std::string, uint64_t>> tensors;
+};
+// Cross-checks an index against its shards: every tensor listed, in the shard the index names, in one
+// shard only; every listed tensor present; total_size (if given) the sum of the tensors' bytes.
+void check_index(const ShardIndex& idx, const std::vector<ShardContents>& shards, const std::string& origin);
 
 // Writes tensors into dir the way Hugging Face does: one "<prefix>.safetensors" if the total fits in
 // max_shard_bytes (HF counts "1024MB" as 1024 * 10^6), else "<prefix>-00001-of-0000N.safetensors"...
@@ -113,7 +120,7 @@ struct ShardedFiles {
 };
 
 // Opens "<prefix>.safetensors.index.json" and every shard it names (cross-checking the index against
-// the shards), or else "<prefix>.safetensors". Pickle checkpoints (*.bin, *.pt) are never read.
+// the shards), or else "<prefix>.safetensors". torch.save checkpoints are read by imp::pkl::open_dir.
 ShardedFiles open_dir(const std::string& dir, const std::string& prefix = "model");
 
 }  // namespace imp::st

@@ -16,7 +16,12 @@ using StateDict = std::map<std::string, torch::Tensor>;
 constexpr uint64_t kDefaultMaxShardBytes = 1024ull * 1000 * 1000;
 
 StateDict load_safetensors(const std::string& file);
-// Reads "<dir>/model.safetensors" or the shards named by "<dir>/model.safetensors.index.json".
+// Reads a torch.save file (zip or legacy format) without running code: see imp/io/torch_pickle.h.
+StateDict load_torch_pickle(const std::string& file);
+// A safetensors or torch.save file, told apart by its first bytes (not its name).
+StateDict load_weights_file(const std::string& file);
+// Reads "<dir>/model.safetensors" or the shards named by "<dir>/model.safetensors.index.json", else
+// (as transformers does) "<dir>/pytorch_model.bin" or the shards of "pytorch_model.bin.index.json".
 StateDict load_model_dir(const std::string& dir);
 void save_safetensors(const std::string& file, const StateDict& sd);
 // Writes HF layout: one model.safetensors, or shards + index when over max_shard_bytes.
