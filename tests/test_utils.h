@@ -11,6 +11,7 @@
 #include <string>
 
 #include "imp/core/compat.h"
+#include "imp/core/json.h"
 #include "imp/io/state_dict.h"
 
 namespace imp::test {
@@ -22,6 +23,10 @@ constexpr double kBf16Tol = (TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 
 inline std::string data_path(const std::string& rel) { return std::string(IMP_TEST_DATA) + "/" + rel; }
 inline std::string model_dir(const std::string& name) { return data_path("models/" + name); }
 inline StateDict golden(const std::string& name) { return load_safetensors(data_path("golden/" + name + ".safetensors")); }
+// The base fixture of a PEFT adapter fixture (its adapter_config.json names it).
+inline std::string adapter_base_dir(const std::string& adapter) {
+  return model_dir(read_json_file(model_dir(adapter) + "/adapter_config.json").at("base_model_name_or_path").get<std::string>());
+}
 
 struct Run {
   int code;            // exit code, or 128 + signal when killed
