@@ -240,7 +240,6 @@ AdapterLoad load_lora_adapter(ImpModel& model, const std::string& dir) {
   return result;
 }
 
-
 size_t merge_lora(torch::nn::Module& root) {
   size_t n = 0;
   for (const auto& item : root.named_modules()) {

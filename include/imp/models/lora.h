@@ -20,7 +20,7 @@ struct LoraConfig {
   bool use_rslora = false;
   std::string bias = "none";                 // none | lora_only | all (PEFT's LoraConfig.bias)
   std::vector<std::string> target_modules;
-  std::vector<std::string> modules_to_save;  // PEFT: full trained copies of modules whose name ends so
+  std::vector<std::string> modules_to_save;  // modules whose path ends with an entry are saved as full copies
   double scaling(int64_t rank) const;
   static LoraConfig from_json(const Json& j, const std::string& origin);
 };
