@@ -7,6 +7,7 @@
 #include <string>
 
 #include "imp/core/compat.h"
+#include "imp/core/json.h"
 #include "imp/io/state_dict.h"
 #include "run_imp.h"
 
@@ -17,6 +18,10 @@ namespace imp::test {
 constexpr double kBf16Tol = (TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 13) ? 1e-3 : 1.5e-2;
 
 inline StateDict golden(const std::string& name) { return load_safetensors(data_path("golden/" + name + ".safetensors")); }
+// The base fixture of a PEFT adapter fixture (its adapter_config.json names it).
+inline std::string adapter_base_dir(const std::string& adapter) {
+  return model_dir(read_json_file(model_dir(adapter) + "/adapter_config.json").at("base_model_name_or_path").get<std::string>());
+}
 
 // Scale-relative error: max |a - b| / max |b|. Fails with the max abs error, the relative error and
 // the index of the worst element, so a parity failure says where to look.

@@ -230,6 +230,7 @@ std::string ModelConfig::summary() const {
       << ", intermediate " << t.intermediate_size << ", heads " << t.num_attention_heads << "/"
       << t.num_key_value_heads << " (head_dim " << t.head_dim << ", rotary " << t.rotary_dim << "), vocab "
       << t.vocab_size << ", rope_theta " << t.rope_theta;
+    if (t.tie_word_embeddings) s << ", lm_head tied to the embedding";
     if (t.sliding_window) s << ", sliding_window " << *t.sliding_window;
     if (!t.rope_scaling.type.empty()) s << ", rope_scaling " << t.rope_scaling.type;
   }

@@ -28,6 +28,20 @@ bool any_key_with_prefix(const StateDict& sd, const std::string& prefix) {
   return it != sd.end() && it->first.rfind(prefix, 0) == 0;
 }
 
+// With tie_word_embeddings, lm_head.weight is model.embed_tokens.weight and safetensors files made by
+// transformers hold only the latter. Some tools still write both; an equal copy is dropped, a different one
+// is an error (transformers would silently use one of the two).
+void drop_tied_lm_head(const ModelConfig& c, StateDict& sd, const std::string& origin) {
+  auto head = sd.find("lm_head.weight");
+  if (!c.text.tie_word_embeddings || head == sd.end()) return;
+  auto embed = sd.find("model.embed_tokens.weight");
+  IMP_CHECK(embed != sd.end() && torch::equal(embed->second, head->second), origin,
+            ": tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight",
+            "\nhint: if the checkpoint really has a separate output layer, set \"tie_word_embeddings\": false in "
+            "config.json");
+  sd.erase(head);
+}
+
 }  // namespace
 
 ImpModel::ImpModel(ModelConfig config) : config_(std::move(config)) {
@@ -78,6 +92,7 @@ std::unique_ptr<ImpModel> ImpModel::from_pretrained(const std::string& dir, cons
       sd.emplace(name, t);
   }
   if (c.kind == ModelKind::multimodal) opt.ignore_prefixes = unused_tower_prefixes(c, kImpTowerPrefix);
+  drop_tied_lm_head(c, sd, dir);
   load_into(model->root(), sd, dir, opt);
   return model;
 }
@@ -96,6 +111,7 @@ std::unique_ptr<ImpModel> ImpModel::from_parts(const Json& config, const std::st
   LoadOptions opt;
   opt.ignore_prefixes = unused_tower_prefixes(c, kImpTowerPrefix);
   opt.optional_prefixes = {"model.mm_projector."};
+  drop_tied_lm_head(c, sd, llm_dir);
   load_into(model->root(), sd, llm_dir + " + " + tower_dir, opt);
   return model;
 }

@@ -45,8 +45,10 @@ void CausalLM::finish(std::vector<std::shared_ptr<DecoderLayer>> layers,
   for (auto& layer : layers) list->push_back(layer);
   layers_ = std::move(layers);
   final_norm_ = std::move(final_norm);
-  lm_head_ = register_module("lm_head", nn::Linear(config_.hidden_size, config_.vocab_size, lm_head_bias));
-  IMP_CHECK(!config_.tie_word_embeddings, "tie_word_embeddings true is not supported (no Imp decoder ties them)");
+  // tie_word_embeddings (HF tie_weights()): lm_head's weight is the embedding tensor; only the bias is its own.
+  lm_head_ = register_module("lm_head", config_.tie_word_embeddings
+                                            ? nn::Linear(embed_weight_, lm_head_bias)
+                                            : nn::Linear(config_.hidden_size, config_.vocab_size, lm_head_bias));
   embed_dropout_ = embed_dropout_key.empty() ? 0.0 : config_.embd_pdrop;
 }
 

@@ -1,8 +1,9 @@
 // PEFT-compatible LoRA loading and merging; see lora.h. The LoRA math itself is in nn::Linear.
 #include "imp/models/lora.h"
 
-#include <set>
 #include <cstring>
+#include <iostream>
+#include <set>
 
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
@@ -54,7 +55,55 @@ std::vector<std::string> lora_targets(torch::nn::Module& root, const std::vector
   return out;
 }
 
-void load_lora_adapter(ImpModel& model, const std::string& dir) {
+namespace {
+
+// A full tensor in an adapter file, and which PEFT option put it there.
+struct Replacement {
+  std::string key;   // as stored
+  std::string name;  // the model tensor it replaces
+  enum Why { embedding_layer, bias, modules_to_save } why;
+};
+
+std::string last_component(const std::string& path) { return path.substr(path.rfind('.') + 1); }
+
+bool is_embedding_layer(const std::string& path) {  // PEFT's EMBEDDING_LAYER_NAMES
+  const std::string last = last_component(path);
+  return last == "embed_tokens" || last == "lm_head";
+}
+
+// Decides why a non-LoRA tensor is in the adapter, or fails naming the PEFT options that could explain it.
+Replacement classify(const std::string& key, const std::string& name, const LoraConfig& cfg,
+                     const std::set<std::string>& lora_layers, const std::string& file) {
+  const auto base = name.find(".base_layer.");
+  const bool wrapped = base != std::string::npos;
+  const std::string path = wrapped ? name.substr(0, base) : name.substr(0, name.rfind('.'));
+  const std::string leaf = last_component(name);
+  const std::string target = wrapped ? path + "." + leaf : name;
+  const bool is_bias = leaf == "bias";
+  IMP_CHECK(key.find(".lora_embedding_") == std::string::npos, file, ": tensor '", key,
+            "' is LoRA on an embedding layer (embed_tokens in target_modules), which imp does not support");
+  if (is_bias || leaf == "weight") {
+    if (!wrapped) {
+      for (const auto& m : cfg.modules_to_save)  // PEFT's _set_trainable: the module name ends with the entry
+        if (ends_with(path, m)) return {key, target, Replacement::modules_to_save};
+    }
+    if (is_bias && (cfg.bias == "all" || (cfg.bias == "lora_only" && lora_layers.count(path))))
+      return {key, target, Replacement::bias};
+    if (is_embedding_layer(path) && (!wrapped || lora_layers.count(path)))
+      return {key, target, Replacement::embedding_layer};
+  }
+  std::string mts;
+  for (const auto& m : cfg.modules_to_save) mts += (mts.empty() ? "" : ", ") + m;
+  IMP_FAIL(file, ": tensor '", key, "' is neither a lora_A/lora_B weight nor explained by adapter_config.json: "
+           "PEFT saves full tensors only for modules_to_save (here [", mts, "]), bias \"all\" (every bias) or "
+           "\"lora_only\" (biases of LoRA layers; here bias \"", cfg.bias, "\"), and for embed_tokens/lm_head "
+           "(save_embedding_layers)",
+           "\nhint: check that adapter_config.json is the one PEFT saved with these weights");
+}
+
+}  // namespace
+
+AdapterLoad load_lora_adapter(ImpModel& model, const std::string& dir) {
   const std::string cfg_path = join_path(dir, "adapter_config.json");
   IMP_CHECK_KIND(path_exists(cfg_path), ErrorKind::io, dir, ": no adapter_config.json; expected a PEFT LoRA directory");
   const LoraConfig cfg = LoraConfig::from_json(read_json_file(cfg_path, json_limits::adapter_config), cfg_path);
@@ -66,9 +115,11 @@ void load_lora_adapter(ImpModel& model, const std::string& dir) {
   const auto targets = lora_targets(root, cfg.target_modules);
   const std::set<std::string> target_set(targets.begin(), targets.end());
 
-  // Attach LoRA where the adapter has weights. PEFT also wraps same-named linears of the frozen
-  // tower (q_proj, fc1, ...), whose B stays zero; those load like any other.
-  StateDict renamed;
+  // Split LoRA matrices from full tensors. PEFT also wraps same-named linears of the frozen tower
+  // (q_proj, fc1, ...), whose B stays zero; those load like any other.
+  StateDict lora;
+  std::vector<std::pair<std::string, std::string>> full;  // stored key, name without the prefix
+  std::set<std::string> lora_layers;
   for (const auto& [key, tensor] : sd) {
     IMP_CHECK(key.rfind(kPeftPrefix, 0) == 0, weights, ": tensor '", key, "' does not start with '", kPeftPrefix,
               "' (not a PEFT adapter for a causal LM?)");
@@ -77,11 +128,15 @@ void load_lora_adapter(ImpModel& model, const std::string& dir) {
     for (const char* ab : {".lora_A.default.weight", ".lora_B.default.weight"}) {
       if (ends_with(name, ab)) name = name.substr(0, name.size() - std::strlen(ab)) + std::string(ab).substr(0, 7) + ".weight";
     }
-    IMP_CHECK(ends_with(name, ".lora_A.weight") || ends_with(name, ".lora_B.weight"), weights, ": tensor '", key,
-              "' is not a lora_A/lora_B weight (modules_to_save and LoRA biases are not supported)");
-    renamed.emplace(name, tensor);
+    if (ends_with(name, ".lora_A.weight") || ends_with(name, ".lora_B.weight")) {
+      lora_layers.insert(name.substr(0, name.size() - std::strlen(".lora_A.weight")));
+      lora.emplace(name, tensor);
+    } else {
+      full.emplace_back(key, name);
+    }
   }
-  for (const auto& [name, tensor] : renamed) {
+  AdapterLoad result;
+  for (const auto& [name, tensor] : lora) {
     if (!ends_with(name, ".lora_A.weight")) continue;
     const std::string path = name.substr(0, name.size() - std::strlen(".lora_A.weight"));
     IMP_CHECK(target_set.count(path), weights, ": adapter has weights for '", path,
@@ -89,14 +144,49 @@ void load_lora_adapter(ImpModel& model, const std::string& dir) {
     auto* linear = find_linear(root, path);
     const int64_t rank = tensor.size(0);
     linear->add_lora(rank, cfg.scaling(rank) * rank, cfg.lora_dropout);  // add_lora divides alpha by rank
+    ++result.lora_layers;
   }
   LoadOptions opt;
   opt.strict = false;
-  auto report = load_into(root, renamed, weights, opt);
+  auto report = load_into(root, lora, weights, opt);
   IMP_CHECK(report.unexpected.empty() && report.mismatched.empty(), weights, ": adapter does not fit the model:",
             report.describe());
   for (const auto& name : report.missing) {
     IMP_CHECK(name.find(".lora_") == std::string::npos, weights, ": LoRA weight '", name, "' is missing");
+  }
+
+  // Full tensors replace the base's, as PEFT's load_state_dict does. A modules_to_save copy of a tied
+  // lm_head or embedding is separate from the other one in PEFT, so the tie is cut first.
+  std::vector<Replacement> replacements;
+  for (const auto& [key, name] : full) replacements.push_back(classify(key, name, cfg, lora_layers, weights));
+  auto* head = find_linear(root, "lm_head");
+  for (const auto& r : replacements) {
+    const std::string path = r.name.substr(0, r.name.rfind('.'));
+    if (r.why == Replacement::modules_to_save && head && head->weight_tied() &&
+        (path == "lm_head" || path == "model.embed_tokens"))
+      head->untie();
+  }
+  StateDict params = module_state(root);
+  if (head && head->weight_tied()) params.emplace("lm_head.weight", head->weight);  // PEFT writes the shared tensor
+  torch::NoGradGuard no_grad;
+  for (const auto& r : replacements) {
+    auto it = params.find(r.name);
+    IMP_CHECK(it != params.end(), weights, ": tensor '", r.key, "' replaces '", r.name,
+              "', which this model does not have");
+    const torch::Tensor& src = sd.at(r.key);
+    torch::Tensor& dst = it->second;
+    IMP_CHECK(dst.sizes() == src.sizes(), weights, ": tensor '", r.key, "' has shape ", src.sizes(), ", the model's '",
+              r.name, "' ", dst.sizes());
+    const auto as_dst = src.to(dst.device(), dst.scalar_type());
+    if (!torch::equal(as_dst, dst)) {
+      result.replaced.push_back(r.name);
+      if (r.why == Replacement::embedding_layer) {  // saved as a copy of the base: a difference is a surprise
+        const double diff = (as_dst.to(torch::kFloat64) - dst.to(torch::kFloat64)).abs().max().item<double>();
+        std::cerr << "imp: warning: " << weights << ": '" << r.key << "' differs from the base model's " << r.name
+                  << " (max |diff| " << diff << "); the adapter's tensor replaces it, as PEFT does\n";
+      }
+    }
+    dst.copy_(as_dst);
   }
 
   // Imp saves the trained projector beside the adapter (non_lora_trainables.*).
@@ -111,6 +201,7 @@ void load_lora_adapter(ImpModel& model, const std::string& dir) {
     auto r = load_into(root, names, extra, opt);
     IMP_CHECK(r.unexpected.empty() && r.mismatched.empty(), extra, ": does not fit the model:", r.describe());
   }
+  return result;
 }
 
 size_t merge_lora(torch::nn::Module& root) {

@@ -1,5 +1,6 @@
 // Qwen1.5 decoder (transformers Qwen2ForCausalLM, Imp model_type "imp_qwen2"): pre-norm RMSNorm
-// layers, q/k/v with bias and o_proj without, SwiGLU MLP, grouped-query attention, untied lm_head.
+// layers, q/k/v with bias and o_proj without, SwiGLU MLP, grouped-query attention, lm_head (tied to the
+// embedding with tie_word_embeddings, as the 0.5B/1.5B models).
 #include "imp/models/language_model.h"
 
 namespace imp {

@@ -5,14 +5,32 @@
 
 namespace imp::nn {
 
+namespace {
+
+// nn.Linear's default bias init, so modules built without a checkpoint are usable (tests, the demo).
+torch::Tensor default_bias(int64_t in_features, int64_t out_features) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
+  return torch::empty({out_features}).uniform_(-bound, bound);
+}
+
+}  // namespace
+
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias) {
   weight = register_parameter("weight", torch::empty({out_features, in_features}));
-  // nn.Linear's default init, so modules built without a checkpoint are usable (tests, the demo).
-  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
-  if (with_bias) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
-    bias = register_parameter("bias", torch::empty({out_features}).uniform_(-bound, bound));
-  }
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));  // nn.Linear's default init
+  if (with_bias) bias = register_parameter("bias", default_bias(in_features, out_features));
+}
+
+LinearImpl::LinearImpl(const torch::Tensor& shared, bool with_bias) : weight(shared), tied_(true) {
+  TORCH_CHECK(shared.dim() == 2, "a tied Linear needs a 2-d weight");
+  if (with_bias) bias = register_parameter("bias", default_bias(shared.size(1), shared.size(0)));
+}
+
+void LinearImpl::untie() {
+  if (!tied_) return;
+  torch::NoGradGuard no_grad;
+  weight = register_parameter("weight", weight.detach().clone(), weight.requires_grad());
+  tied_ = false;
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
@@ -40,6 +58,7 @@ void LinearImpl::add_lora(int64_t r, double alpha, double dropout) {
 
 void LinearImpl::merge_lora() {
   if (!has_lora()) return;
+  untie();
   torch::NoGradGuard no_grad;
   auto delta = torch::matmul(lora_B->weight.to(torch::kFloat32), lora_A->weight.to(torch::kFloat32)) * scaling_;
   weight.copy_(weight.to(torch::kFloat32) + delta.to(weight.device()));

@@ -39,9 +39,6 @@ void run_merge(const MergeOptions& o) {
                  "imp merge needs --model-path (the LoRA directory), --model-base and --save-model-path");
   IMP_CHECK_KIND(is_directory(o.model_path), ErrorKind::io, "--model-path ", o.model_path, " is not a directory");
   IMP_CHECK_KIND(is_directory(o.model_base), ErrorKind::io, "--model-base ", o.model_base, " is not a directory");
-  const std::string lora_cfg_path = join_path(o.model_path, "config.json");
-  IMP_CHECK_KIND(path_exists(lora_cfg_path), ErrorKind::io, o.model_path,
-                 ": no config.json (imp finetune-lora writes it next to the adapter)");
   IMP_CHECK_KIND(fsys::absolute(o.save_model_path) != fsys::absolute(o.model_base) &&
                      fsys::absolute(o.save_model_path) != fsys::absolute(o.model_path),
                  ErrorKind::usage, "--save-model-path must differ from --model-base and --model-path");
@@ -49,9 +46,15 @@ void run_merge(const MergeOptions& o) {
   const torch::ScalarType dtype = o.dtype == "auto" ? stored_dtype(o.model_base) : parse_dtype(o.dtype);
   LoadSpec spec;
   spec.dtype = torch::kFloat32;  // LoRA and the sum in fp32 (as PEFT), rounded once to `dtype` when saved
-  Json cfg = read_json_file(lora_cfg_path, json_limits::adapter_config);
+  // imp finetune-lora writes the run's (multimodal) config.json next to the adapter; a PEFT adapter of a
+  // plain decoder has none and the merged model is of the base's kind.
+  const std::string lora_cfg_path = join_path(o.model_path, "config.json");
+  const bool own_config = path_exists(lora_cfg_path);
+  const ModelConfig base = ModelConfig::load(o.model_base);
+  Json cfg = own_config ? read_json_file(lora_cfg_path, json_limits::model_config) : base.raw;
+  const bool imp_run = cfg.value("model_type", std::string()).rfind("imp", 0) == 0;  // imp, imp_qwen2, imp_phi3
   std::unique_ptr<ImpModel> model;
-  if (ModelConfig::load(o.model_base).kind == ModelKind::multimodal) {
+  if (base.kind == ModelKind::multimodal || !imp_run) {
     model = ImpModel::from_pretrained(o.model_base, spec);
   } else {
     const std::string tower = resolve_tower(cfg.value("mm_vision_tower", std::string()), o.model_path);
@@ -70,6 +73,13 @@ void run_merge(const MergeOptions& o) {
   StateDict sd;
   for (const auto& [k, t] : module_state(model->root())) sd.emplace(k, t.detach().to(dtype).contiguous());
   save_model_dir(o.save_model_path, sd, static_cast<uint64_t>(o.max_shard_mb * 1000 * 1000));
+  if (model->config().text.tie_word_embeddings && sd.count("lm_head.weight")) {
+    // LoRA (or a modules_to_save copy) changed a tied lm_head: it is no longer the embedding, and
+    // transformers would tie it back (dropping the change) unless the config says otherwise.
+    cfg["tie_word_embeddings"] = false;
+    std::cerr << "imp: lm_head no longer equals the tied input embedding; wrote lm_head.weight and "
+                 "tie_word_embeddings false\n";
+  }
   cfg["torch_dtype"] = dtype_to_string(dtype);
   cfg["use_cache"] = true;
   write_json_file(join_path(o.save_model_path, "config.json"), cfg);

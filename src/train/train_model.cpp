@@ -140,7 +140,15 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
   if (stage == Stage::finetune_lora) {
     tm.lora_targets = find_all_linear_names(root);
     if (!a.lora_weight_path.empty()) {
-      load_lora_adapter(m, a.lora_weight_path);  // attaches where the adapter has weights, loads them
+      // Attaches LoRA where the adapter has weights and loads them. Imp trains and saves LoRA matrices
+      // (and the projector) only, so base tensors the adapter changes would be lost on save.
+      const auto loaded = load_lora_adapter(m, a.lora_weight_path);
+      IMP_CHECK_KIND(loaded.replaced.empty(), ErrorKind::usage, "--lora_weight_path ", a.lora_weight_path,
+                     ": the adapter also replaces ", loaded.replaced.size(), " base tensor(s) (first: ",
+                     loaded.replaced.empty() ? "" : loaded.replaced.front(),
+                     "; PEFT's modules_to_save or bias \"all\"/\"lora_only\"), which imp's LoRA stage neither "
+                     "trains nor saves", "\nhint: merge it into the base first (imp merge) and train a new adapter "
+                     "on the merged model");
     } else {
       const std::vector<std::string> skip = {kTowerPrefix, kProjectorPrefix};
       for (const auto& path : lora_targets(root, tm.lora_targets, skip)) {

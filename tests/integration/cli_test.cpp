@@ -8,6 +8,7 @@
 
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
+#include "imp/core/json.h"
 #include "test_utils.h"
 
 namespace imp::test {
@@ -85,6 +86,52 @@ TEST_F(CliForward, TorchSaveCheckpointsMatchGoldens) {
   r = run_imp("inspect " + data_path("pickle/cases/refuse_os_system.pt"));
   EXPECT_EQ(r.code, 3) << r.output;
   EXPECT_NE(r.output.find("refuses the pickle global 'posix.system'"), std::string::npos) << r.output;
+}
+
+// PEFT 0.11.1 adapters with full tensors besides LoRA (scripts/make_interop_fixtures.py) on plain decoders:
+// imp forward --lora (unmerged and merged) and imp merge give PEFT's logits; the merged directory says
+// tie_word_embeddings false exactly when its lm_head is no longer the tied embedding.
+class CliPeftAdapter : public CliForward, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(CliPeftAdapter, ForwardAndMergeGivePeftLogits) {
+  const std::string name = "lora_" + GetParam();
+  auto g = golden(name);
+  const std::string base = adapter_base_dir(name);
+  const std::string args = "--model " + base + " --lora " + model_dir(name);
+  for (const std::string extra : {"", " --merge-lora"}) {
+    auto out = forward(name, args + extra);
+    ASSERT_TRUE(out.count("logits"));
+    EXPECT_TRUE(check_close(out.at("logits"), g.at("logits"), 1e-5, name + extra + " logits"));
+  }
+  const std::string merged = dir_ + "/merged";
+  auto r = run_imp("merge --model-path " + model_dir(name) + " --model-base " + base + " --save-model-path " + merged);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const bool tie = g.at("merged.tie_word_embeddings").item<int64_t>() == 1;
+  EXPECT_EQ(read_json_file(merged + "/config.json").value("tie_word_embeddings", false), tie);
+  const bool base_tied = read_json_file(base + "/config.json").value("tie_word_embeddings", false);
+  EXPECT_EQ(load_model_dir(merged).count("lm_head.weight") == 1, !tie || !base_tied);
+  auto out = forward(name, "--model " + merged);
+  ASSERT_TRUE(out.count("logits"));
+  EXPECT_TRUE(check_close(out.at("logits"), g.at("logits"), 1e-5, name + " imp merge logits"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CliPeftAdapter,
+                         ::testing::Values("phi2_embed", "phi2_bias_all", "phi2_modules_to_save", "tied_qwen2",
+                                           "tied_qwen2_modules_to_save"));
+
+// save_embedding_layers tensors normally equal the base; one that differs replaces it with a warning.
+TEST_F(CliForward, AdapterEmbeddingLayerThatDiffersIsWarnedAbout) {
+  auto g = golden("lora_phi2_embed");
+  save_safetensors(dir_ + "/in.safetensors", {{"input_ids", g.at("input_ids")}});
+  auto r = run_imp("forward --model " + model_dir("phi2") + " --lora " + model_dir("lora_phi2_embed") + " --inputs " +
+                   dir_ + "/in.safetensors --output " + dir_ + "/out.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: " + model_dir("lora_phi2_embed") +
+                          "/adapter_model.safetensors: 'base_model.model.lm_head.base_layer.bias' differs from the "
+                          "base model's lm_head.bias"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("lm_head.base_layer.weight' differs"), std::string::npos) << r.output;
 }
 
 TEST_F(CliForward, SiglipDirectoryGivesImageFeatures) {

@@ -60,7 +60,20 @@ TEST_P(DecoderParity, LogitsBf16) {
   EXPECT_TRUE(check_close(out.logits, g.at("logits_bf16"), kBf16Tol, GetParam() + " bf16 logits"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, DecoderParity, ::testing::Values("phi2", "qwen2", "phi3", "phi3_su", "phi3_yarn"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, DecoderParity,
+                         ::testing::Values("phi2", "qwen2", "phi3", "phi3_su", "phi3_yarn", "tied_phi2", "tied_qwen2",
+                                           "tied_phi3"));
+
+TEST(TiedEmbeddings, LmHeadIsTheEmbeddingTensor) {
+  for (const std::string name : {"tied_phi2", "tied_qwen2", "tied_phi3"}) {
+    auto model = ImpModel::from_pretrained(model_dir(name));
+    const StateDict params = module_state(model->root());
+    EXPECT_FALSE(params.count("lm_head.weight")) << name << ": a tied lm_head.weight is saved under the embedding";
+    auto* head = dynamic_cast<nn::LinearImpl*>(model->root().named_modules()["lm_head"].get());
+    ASSERT_NE(head, nullptr);
+    EXPECT_TRUE(head->weight.is_same(params.at("model.embed_tokens.weight"))) << name;
+  }
+}
 
 TEST(RopeScalingParity, ShortFactorsBelowOriginalWindow) {
   for (const std::string name : {"phi3_su", "phi3_yarn"}) {
@@ -124,6 +137,42 @@ TEST(LoraParity, PeftAdapterUnmergedAndMerged) {
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(check_close(model->forward(inputs_of(g)).logits, g.at("logits"), kFp32Tol, "merged lora logits"));
 }
+
+// PEFT 0.11.1 adapters with more than LoRA matrices (scripts/make_interop_fixtures.py): the adapter on its
+// base gives PEFT's logits, loss and gradients; merging gives the weights of a merge that keeps the
+// adapter's function (a tied lm_head is untied) and the same logits.
+class PeftAdapterParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PeftAdapterParity, UnmergedAndMerged) {
+  const std::string name = "lora_" + GetParam();
+  auto g = golden(name);
+  auto model = ImpModel::from_pretrained(adapter_base_dir(name));
+  load_lora_adapter(*model, model_dir(name));
+  auto out = model->forward(inputs_of(g));
+  EXPECT_TRUE(check_close(out.logits, g.at("logits"), kFp32Tol, name + " logits"));
+  EXPECT_TRUE(check_close(out.loss, g.at("loss"), kFp32Tol, name + " loss"));
+  out.loss.backward();
+  check_grads(model->root(), g, kFp32Tol);
+
+  EXPECT_GT(merge_lora(model->root()), 0u);
+  const StateDict params = module_state(model->root());
+  EXPECT_EQ(params.count("lm_head.weight") == 0, g.at("merged.tie_word_embeddings").item<int64_t>() == 1)
+      << name << ": the merged lm_head must be saved exactly when it is no longer the tied embedding";
+  int checked = 0;
+  for (const auto& [key, expected] : g) {
+    if (key.rfind("merged.", 0) != 0 || key == "merged.tie_word_embeddings") continue;
+    ASSERT_TRUE(params.count(key.substr(7))) << name << ": no tensor " << key.substr(7) << " after merging";
+    EXPECT_TRUE(check_close(params.at(key.substr(7)), expected, kFp32Tol, name + " " + key));
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(check_close(model->forward(inputs_of(g)).logits, g.at("logits"), kFp32Tol, name + " merged logits"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, PeftAdapterParity,
+                         ::testing::Values("phi2_embed", "phi2_bias_all", "phi2_modules_to_save", "tied_qwen2",
+                                           "tied_qwen2_modules_to_save"));
 
 }  // namespace
 }  // namespace imp::test

@@ -386,6 +386,62 @@ TEST_F(Train, AllIgnoredMicroBatchOnOneRankContributesNothing) {
 }
 
 // Full finetune writes a complete HF model directory that imp loads back.
+// tie_word_embeddings true (Qwen1.5/Qwen2-0.5B style): LoRA on the tied lm_head trains, the adapter
+// loads, imp merge unties the head (tie_word_embeddings false + lm_head.weight, the embedding unchanged)
+// and equals the adapter's forward; a full finetune saves the tied weight once, as transformers does.
+TEST_F(Train, TiedEmbeddingsTrainSaveAndMerge) {
+  const std::string tied = out("tied_base");
+  fs::copy(model_dir("train_phi2"), tied);
+  Json cfg = read_json_file(tied + "/config.json");
+  cfg["tie_word_embeddings"] = true;
+  write_json_file(tied + "/config.json", cfg);
+  StateDict sd = load_model_dir(tied);
+  sd.erase("lm_head.weight");
+  save_model_dir(tied, sd);
+  auto with_base = [&](std::string f) {
+    const std::string from = model_dir("train_phi2");
+    f.replace(f.find(from), from.size(), tied);
+    return f;
+  };
+
+  const auto o = out("lora"), m = out("merged");
+  auto r = run_imp(with_base(lora_flags(o, 2, false)));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const StateDict adapter = load_safetensors(o + "/adapter_model.safetensors");
+  ASSERT_TRUE(adapter.count("base_model.model.lm_head.lora_B.weight"));
+  EXPECT_GT(adapter.at("base_model.model.lm_head.lora_B.weight").abs().max().item<double>(), 0.0) << "not trained";
+  r = run_imp("merge --model-path " + o + " --model-base " + tied + " --save-model-path " + m);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(read_json_file(m + "/config.json").at("tie_word_embeddings").get<bool>());
+  const StateDict merged = load_model_dir(m);
+  ASSERT_TRUE(merged.count("lm_head.weight"));
+  EXPECT_TRUE(torch::equal(merged.at("model.embed_tokens.weight"), sd.at("model.embed_tokens.weight")));
+  StateDict in;
+  in["input_ids"] = torch::tensor({{5, 17, -200, 40, 99, 3}}, torch::kInt64);
+  in["pixel_values"] = torch::rand({1, 3, 32, 32});
+  save_safetensors(dir_ + "/in.safetensors", in);
+  r = run_imp("forward --model " + m + " --inputs " + dir_ + "/in.safetensors --output " + dir_ + "/merged.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp("forward --model " + tied + " --lora " + o + " --inputs " + dir_ + "/in.safetensors --output " + dir_ +
+              "/adapter.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(check_close(load_safetensors(dir_ + "/merged.safetensors").at("logits"),
+                          load_safetensors(dir_ + "/adapter.safetensors").at("logits"), 1e-5, "tied merged logits"));
+
+  const auto full = out("full");
+  std::string f = with_base(lora_flags(full, 2, false));
+  f.replace(0, std::string("finetune-lora").size(), "finetune");
+  f.replace(f.find(" --lora_r 4 --lora_alpha 8 --lora_dropout 0"), 43, "");
+  r = run_imp(f);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const StateDict after = load_model_dir(full);
+  EXPECT_FALSE(after.count("lm_head.weight"));
+  EXPECT_FALSE(torch::equal(after.at("model.embed_tokens.weight"), sd.at("model.embed_tokens.weight")));
+  EXPECT_TRUE(read_json_file(full + "/config.json").at("tie_word_embeddings").get<bool>());
+  r = run_imp("forward --model " + full + " --inputs " + dir_ + "/in.safetensors --output " + dir_ + "/full.safetensors");
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
 TEST_F(Train, FullFinetuneWritesAModelDirectory) {
   const auto o = out("full");
   std::string f = lora_flags(o, 2, false);

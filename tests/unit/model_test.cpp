@@ -5,11 +5,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "imp/core/compat.h"
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
+#include "imp/core/json.h"
 #include "imp/io/state_dict.h"
 #include "imp/models/imp_model.h"
 #include "imp/models/lora.h"
@@ -161,6 +163,84 @@ TEST(Lora, MergedEqualsUnmerged) {
   EXPECT_EQ(merge_lora(model->root()), targets.size());
   EXPECT_TRUE(check_close(model->forward(in).logits, before, 1e-5, "merged vs unmerged"));
   for (const auto& p : model->root().named_parameters()) EXPECT_EQ(p.key().find("lora_"), std::string::npos);
+}
+
+TEST(TiedEmbeddings, ExplicitLmHeadIsDroppedWhenEqualAndRefusedWhenNot) {
+  auto sd = load_model_dir(model_dir("tied_qwen2"));
+  ASSERT_FALSE(sd.count("lm_head.weight"));
+  sd["lm_head.weight"] = sd.at("model.embed_tokens.weight").clone();
+  auto dir = make_model_dir("tied_qwen2", sd, "tied_equal");
+  EXPECT_EQ(error_of([&] { ImpModel::from_pretrained(dir); }), "(no error)");
+  sd["lm_head.weight"].add_(1.0);
+  save_model_dir(dir, sd);
+  auto msg = error_of([&] { ImpModel::from_pretrained(dir); });
+  EXPECT_NE(msg.find("lm_head.weight differs from model.embed_tokens.weight"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\"tie_word_embeddings\": false"), std::string::npos) << msg;
+  fs::remove_all(dir);
+}
+
+TEST(TiedEmbeddings, MergingLoraIntoTheHeadUntiesIt) {
+  auto model = ImpModel::from_pretrained(model_dir("tied_qwen2"));
+  auto* head = dynamic_cast<nn::LinearImpl*>(model->root().named_modules()["lm_head"].get());
+  const auto embed_before = module_state(model->root()).at("model.embed_tokens.weight").clone();
+  head->add_lora(4, 8.0, 0.0);
+  {
+    torch::NoGradGuard g;
+    head->lora_B->weight.normal_(0, 0.1);
+  }
+  EXPECT_EQ(merge_lora(model->root()), 1u);
+  const auto params = module_state(model->root());
+  ASSERT_TRUE(params.count("lm_head.weight"));
+  EXPECT_FALSE(head->weight_tied());
+  EXPECT_TRUE(torch::equal(params.at("model.embed_tokens.weight"), embed_before)) << "the merge changed the embedding";
+  EXPECT_FALSE(torch::equal(params.at("lm_head.weight"), embed_before));
+}
+
+// A copy of a PEFT adapter fixture with its adapter_config.json edited.
+std::string edited_adapter(const std::string& fixture, const std::string& key, const Json& value) {
+  auto dir = temp_dir("adapter_" + fixture);
+  fs::copy_file(model_dir(fixture) + "/adapter_model.safetensors", dir + "/adapter_model.safetensors");
+  Json cfg = read_json_file(model_dir(fixture) + "/adapter_config.json");
+  cfg[key] = value;
+  write_json_file(dir + "/adapter_config.json", cfg);
+  return dir;
+}
+
+TEST(PeftAdapter, FullTensorsMustBeExplainedByTheConfig) {
+  // bias="all" tensors with bias "none": the message names the tensor and the PEFT options (lm_head's bias
+  // passes as a save_embedding_layers tensor; the layer norm's does not).
+  auto dir = edited_adapter("lora_phi2_bias_all", "bias", "none");
+  auto model = ImpModel::from_pretrained(model_dir("phi2"));
+  auto msg = error_of([&] { load_lora_adapter(*model, dir); });
+  EXPECT_NE(msg.find("base_model.model.model.final_layernorm.bias' is neither a lora_A/lora_B weight"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("bias \"all\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("modules_to_save (here [])"), std::string::npos) << msg;
+  fs::remove_all(dir);
+  // modules_to_save copies without modules_to_save in the config.
+  dir = edited_adapter("lora_phi2_modules_to_save", "modules_to_save", nullptr);
+  model = ImpModel::from_pretrained(model_dir("phi2"));
+  msg = error_of([&] { load_lora_adapter(*model, dir); });
+  EXPECT_NE(msg.find("model.final_layernorm."), std::string::npos) << msg;
+  fs::remove_all(dir);
+  // an unknown bias option and DoRA fail in the config.
+  dir = edited_adapter("lora_phi2_embed", "bias", "some");
+  EXPECT_NE(error_of([&] { load_lora_adapter(*model, dir); }).find("bias 'some' is not a PEFT LoRA bias option"),
+            std::string::npos);
+  fs::remove_all(dir);
+  dir = edited_adapter("lora_phi2_embed", "use_dora", true);
+  EXPECT_NE(error_of([&] { load_lora_adapter(*model, dir); }).find("use_dora"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(PeftAdapter, ReplacedBaseTensorsAreReported) {
+  auto model = ImpModel::from_pretrained(model_dir("phi2"));
+  const auto loaded = load_lora_adapter(*model, model_dir("lora_phi2_modules_to_save"));
+  EXPECT_EQ(loaded.lora_layers, 4u);
+  const std::set<std::string> replaced(loaded.replaced.begin(), loaded.replaced.end());
+  EXPECT_EQ(replaced, (std::set<std::string>{"lm_head.bias", "lm_head.weight", "model.final_layernorm.bias",
+                                             "model.final_layernorm.weight"}));
 }
 
 TEST(Splice, ImageCountMismatchIsExplained) {

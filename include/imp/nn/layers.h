@@ -13,11 +13,19 @@ namespace imp::nn {
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool bias);
+  // A Linear that uses `shared` [out, in] as its weight without registering it (HF tie_word_embeddings:
+  // lm_head is the input embedding), so the tensor is loaded, saved and trained once, under its owner's name.
+  LinearImpl(const torch::Tensor& shared, bool bias);
   torch::Tensor forward(const torch::Tensor& x);
+
+  bool weight_tied() const { return tied_; }
+  // Gives a tied layer its own copy of the weight, registered as "weight" (no-op when not tied).
+  void untie();
 
   // Attaches lora_A [r, in] (kaiming-uniform a=sqrt(5), as PEFT) and lora_B [out, r] (zeros).
   void add_lora(int64_t r, double alpha, double dropout);
-  // W += (B @ A) * scaling computed in fp32 and rounded once to W's dtype; drops A and B.
+  // W += (B @ A) * scaling computed in fp32 and rounded once to W's dtype; drops A and B. A tied
+  // layer is untied first: the delta belongs to this layer only (as PEFT's unmerged forward).
   void merge_lora();
   bool has_lora() const { return !lora_A.is_empty(); }
   double lora_scaling() const { return scaling_; }
@@ -27,6 +35,7 @@ class LinearImpl : public torch::nn::Module {
 
  private:
   double scaling_ = 0.0, dropout_ = 0.0;
+  bool tied_ = false;
 };
 TORCH_MODULE(Linear);
 
