@@ -34,6 +34,22 @@ class Train : public ::testing::Test {
     if (!HasFailure()) fs::remove_all(dir_);
   }
   std::string out(const std::string& name) const { return dir_ + "/" + name; }
+  // `imp forward` of the merged directory equals `imp forward --lora` of the adapter on its base (one image).
+  void expect_merge_matches_adapter(const std::string& merged, const std::string& base, const std::string& adapter,
+                                    const std::string& label) {
+    StateDict in;
+    in["input_ids"] = torch::tensor({{5, 17, -200, 40, 99, 3}}, torch::kInt64);
+    in["pixel_values"] = torch::rand({1, 3, 32, 32});
+    save_safetensors(dir_ + "/in.safetensors", in);
+    auto r = run_imp("forward --model " + merged + " --inputs " + dir_ + "/in.safetensors --output " + dir_ +
+                     "/merged.safetensors");
+    ASSERT_EQ(r.code, 0) << r.output;
+    r = run_imp("forward --model " + base + " --lora " + adapter + " --inputs " + dir_ + "/in.safetensors --output " +
+                dir_ + "/adapter.safetensors");
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_TRUE(check_close(load_safetensors(dir_ + "/merged.safetensors").at("logits"),
+                            load_safetensors(dir_ + "/adapter.safetensors").at("logits"), 1e-5, label));
+  }
   std::string dir_;
 };
 
@@ -241,17 +257,7 @@ TEST_F(Train, MergeEqualsAdapterForward) {
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* f : {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json"})
     EXPECT_TRUE(fs::exists(m + "/" + f)) << f;
-  StateDict in;
-  in["input_ids"] = torch::tensor({{5, 17, -200, 40, 99, 3}}, torch::kInt64);
-  in["pixel_values"] = torch::rand({1, 3, 32, 32});
-  save_safetensors(dir_ + "/in.safetensors", in);
-  r = run_imp("forward --model " + m + " --inputs " + dir_ + "/in.safetensors --output " + dir_ + "/merged.safetensors");
-  ASSERT_EQ(r.code, 0) << r.output;
-  r = run_imp("forward --model " + model_dir("train_phi2") + " --lora " + o + " --inputs " + dir_ +
-              "/in.safetensors --output " + dir_ + "/adapter.safetensors");
-  ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_TRUE(check_close(load_safetensors(dir_ + "/merged.safetensors").at("logits"),
-                          load_safetensors(dir_ + "/adapter.safetensors").at("logits"), 1e-5, "logits"));
+  expect_merge_matches_adapter(m, model_dir("train_phi2"), o, "logits");
 }
 
 TEST_F(Train, BadInputGivesClearErrors) {
@@ -416,17 +422,7 @@ TEST_F(Train, TiedEmbeddingsTrainSaveAndMerge) {
   const StateDict merged = load_model_dir(m);
   ASSERT_TRUE(merged.count("lm_head.weight"));
   EXPECT_TRUE(torch::equal(merged.at("model.embed_tokens.weight"), sd.at("model.embed_tokens.weight")));
-  StateDict in;
-  in["input_ids"] = torch::tensor({{5, 17, -200, 40, 99, 3}}, torch::kInt64);
-  in["pixel_values"] = torch::rand({1, 3, 32, 32});
-  save_safetensors(dir_ + "/in.safetensors", in);
-  r = run_imp("forward --model " + m + " --inputs " + dir_ + "/in.safetensors --output " + dir_ + "/merged.safetensors");
-  ASSERT_EQ(r.code, 0) << r.output;
-  r = run_imp("forward --model " + tied + " --lora " + o + " --inputs " + dir_ + "/in.safetensors --output " + dir_ +
-              "/adapter.safetensors");
-  ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_TRUE(check_close(load_safetensors(dir_ + "/merged.safetensors").at("logits"),
-                          load_safetensors(dir_ + "/adapter.safetensors").at("logits"), 1e-5, "tied merged logits"));
+  expect_merge_matches_adapter(m, tied, o, "tied merged logits");
 
   const auto full = out("full");
   std::string f = with_base(lora_flags(full, 2, false));
