@@ -170,7 +170,10 @@ int run_bench_train(const BenchTrainOptions& o) {
   for (int k = 0; k < o.grad_accum; ++k) micro.push_back(bench_inputs(model, o.batch, o.seq, o.image, dev, torch::kFloat32));
   const int64_t patches = model.config().vision.num_patches();
   const int64_t samples = static_cast<int64_t>(o.batch) * o.grad_accum;
-  const int64_t tokens = samples * (o.image ? o.seq - 1 + patches : o.seq);
+  train::StepShape shape;  // the rows of one step: tokens per step and the FLOP count
+  for (const auto& in : micro)
+    shape.add_rows(o.batch, o.image ? o.seq - 1 + patches : o.seq, in.pixel_values.defined() ? in.pixel_values.size(0) : 0);
+  const int64_t tokens = shape.positions;
   double last_loss = 0;
   const double step_s = time_it(o.warmup, o.iters, dev, [&] {
     opt.zero_grad();
@@ -201,9 +204,6 @@ int run_bench_train(const BenchTrainOptions& o) {
             {"torch", compat::torch_version()}};
   if (o.lora_r && o.mode == "lora") r["lora_r"] = o.lora_r;
   // MFU / HFU (include/imp/train/flops.h): useful FLOPs (and with recomputation) over the device's dense peak.
-  train::StepShape shape;
-  for (const auto& in : micro)
-    shape.add_rows(o.batch, o.image ? o.seq - 1 + patches : o.seq, in.pixel_values.defined() ? in.pixel_values.size(0) : 0);
   const auto flops = train::train_step_flops(root, model.config(), shape, o.gradient_checkpointing);
   const auto peak = train::peak_flops(dev, o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
   if (dev.is_cuda()) r["peak_cuda_mb"] = cuda_peak_allocated_mib(dev.has_index() ? dev.index() : 0);
