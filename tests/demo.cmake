@@ -1,6 +1,6 @@
 # The demo area: torch-free unit tests (RNG, scenes, questions, scoring, dataset writer), create-model and
 # CLI integration tests, and the scripts' dry runs + Slurm requeue protocol (a shell test).
-set(IMP_DEMO_UNIT_SRCS demo/demo_unit_test.cpp)
+set(IMP_DEMO_UNIT_SRCS demo/demo_unit_test.cpp demo/loss_curve_test.cpp)
 if(IMP_WITH_OPENCV)
   list(APPEND IMP_DEMO_UNIT_SRCS demo/demo_data_test.cpp)
 endif()

@@ -1,5 +1,6 @@
 // The demo's subcommands: demo-data (synthetic dataset, needs OpenCV), create-model (random model
-// directories) and demo-score (accuracy table of the demo evaluation).
+// directories), demo-score (accuracy table of the demo evaluation) and loss-curve (sparkline / PNG of
+// training runs' losses).
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "imp/core/fs.h"
 #include "imp/core/json.h"
 #include "imp/demo/create_model.h"
+#include "imp/demo/loss_curve.h"
 #include "imp/demo/score.h"
 #ifdef IMP_WITH_OPENCV
 #include "imp/demo/demo_data.h"
@@ -53,6 +55,35 @@ int run_demo_score(const DemoScoreOptions& o) {
       if (reports[i].extra > 0)
         std::cout << labels[i] << ": " << reports[i].extra << " answers are for questions not in " << o.gt << "\n";
     }
+  }
+  return 0;
+}
+
+struct LossCurveOptions {
+  std::vector<std::string> runs;
+  std::vector<std::string> labels;
+  std::string png;
+  int width = 60;
+};
+
+int run_loss_curve(const LossCurveOptions& o) {
+  IMP_CHECK_KIND(o.labels.empty() || o.labels.size() == o.runs.size(), ErrorKind::usage,
+                 "loss-curve: give one --label per run (", o.runs.size(), " runs, ", o.labels.size(), " labels)");
+  IMP_CHECK_KIND(o.width >= 1 && o.width <= 1000, ErrorKind::usage, "loss-curve: --width ", o.width,
+                 " is out of range [1, 1000]");
+  std::vector<demo::LossCurve> curves;
+  for (size_t i = 0; i < o.runs.size(); ++i) {
+    const std::string label = o.labels.empty() ? std::filesystem::path(o.runs[i]).filename().string() : o.labels[i];
+    curves.push_back(demo::read_loss_curve(o.runs[i], label));
+  }
+  std::cout << demo::format_loss_curves(curves, o.width);
+  if (!o.png.empty()) {
+#ifdef IMP_WITH_OPENCV
+    demo::write_loss_plot_png(curves, o.png);
+    std::cout << "loss-curve: wrote " << o.png << "\n";
+#else
+    IMP_CHECK_KIND(false, ErrorKind::usage, "loss-curve: --png needs a build with OpenCV (libopencv-dev)");
+#endif
   }
   return 0;
 }
@@ -113,6 +144,15 @@ void add_demo_commands(CLI::App& root, Commands& out) {
                       "categories.json with chance levels (default: the one beside --gt)");
   c_score->add_flag("--json", score->json, "print JSON instead of the table");
   out.push_back({c_score, [score] { return run_demo_score(*score); }});
+
+  auto curve = std::make_shared<LossCurveOptions>();
+  auto* c_curve = root.add_subcommand("loss-curve", "Training loss of runs (their metrics.jsonl) as a terminal "
+                                                    "sparkline and optionally a PNG plot");
+  c_curve->add_option("runs", curve->runs, "training output directories or metrics.jsonl files")->required();
+  c_curve->add_option("--label", curve->labels, "name of each run (default: its directory name)");
+  c_curve->add_option("--png", curve->png, "also draw the curves into this PNG file");
+  c_curve->add_option("--width", curve->width, "sparkline characters")->capture_default_str();
+  out.push_back({c_curve, [curve] { return run_loss_curve(*curve); }});
 }
 
 }  // namespace imp::cli
