@@ -90,7 +90,7 @@ def load_tensor_file(directory, stem):
         if os.path.isfile(path):
             if ext == ".safetensors":
                 return load_file(path), path
-            return torch.load(path, map_location="cpu"), path
+            return torch.load(path, map_location="cpu", weights_only=True), path
     return None, None
 
 
@@ -559,7 +559,7 @@ def self_test(base_dir):
         broken("missing shard", "does not exist", drop_shard, which="merged")
 
         def bad_projector_name(d):
-            t = torch.load(os.path.join(d, "mm_projector.bin"))
+            t = torch.load(os.path.join(d, "mm_projector.bin"), weights_only=True)
             t["mm_projector.0.weight"] = t.pop("model.mm_projector.0.weight")
             torch.save(t, os.path.join(d, "mm_projector.bin"))
         d = os.path.join(work, "broken-stage1")

@@ -3,6 +3,10 @@
 #include <filesystem>
 #include <set>
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
+
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
 #include "imp/io/state_dict.h"
@@ -250,13 +254,27 @@ StateDict cpu_contiguous(const StateDict& sd) {
   return out;
 }
 
-// The same tensors as a torch.save()-compatible file, for Python Imp, which torch.load()s
-// mm_projector.bin and non_lora_trainables.bin.
+// The same tensors as a torch.save() zip archive, for Python Imp, which torch.load()s mm_projector.bin and
+// non_lora_trainables.bin. torch::pickle_save would wrap the dict in torch.jit._pickle.restore_type_tag,
+// which torch.load(weights_only=True) -- the default since torch 2.6 -- refuses; so the same steps as
+// pickle_save with the type tags off: a plain dict of _rebuild_tensor_v2 tensors.
 void save_torch_pickle(const std::string& path, const StateDict& sd) {
   c10::Dict<std::string, torch::Tensor> dict;
   for (const auto& [k, t] : sd) dict.insert(k, t);
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
-  atomic_write(path, std::string(bytes.begin(), bytes.end()));
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler([&](const char* p, size_t n) { pickle.insert(pickle.end(), p, p + n); }, nullptr,
+                              nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(c10::IValue(dict));
+  pickler.stop();
+  std::string archive;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* p, size_t n) {
+    archive.append(static_cast<const char*>(p), n);
+    return n;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
+  writer.writeEndOfFile();
+  atomic_write(path, archive);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "imp/core/fs.h"
 #include "imp/core/json.h"
 #include "imp/core/sha256.h"
 #include "imp/io/state_dict.h"
@@ -107,7 +108,11 @@ TEST_F(Train, PretrainMatchesPythonReference) {
   ASSERT_EQ(r.code, 0) << r.output;
   expect_curve("train_pretrain_phi2", metrics(o));
   expect_tensors(load_safetensors(o + "/mm_projector.safetensors"), "train_pretrain_phi2_final", 1e-4);
-  // The torch.save twin for Python Imp (LibTorch's pickler) reads back as the same tensors.
+  // The torch.save twin for Python Imp reads back as the same tensors, and holds only what
+  // torch.load(weights_only=True) accepts (no torch.jit type tags; data.pkl is stored uncompressed).
+  const std::string bin_bytes = read_text_file(o + "/mm_projector.bin");
+  EXPECT_EQ(bin_bytes.find("restore_type_tag"), std::string::npos);
+  EXPECT_NE(bin_bytes.find("_rebuild_tensor_v2"), std::string::npos);
   const StateDict bin = load_torch_pickle(o + "/mm_projector.bin");
   for (const auto& [name, t] : load_safetensors(o + "/mm_projector.safetensors")) {
     ASSERT_TRUE(bin.count(name)) << name;
