@@ -4,12 +4,14 @@
 # SigLIP tower (imp create-model), then follows Imp's recipe: stage 1 `imp pretrain` (projector only, plain
 # template) -> stage 2 `imp finetune-lora` (LoRA + projector, phi2 template) -> `imp merge`, evaluates the
 # random starting model and the merged model on held-out questions (`imp eval`) and prints the accuracy
-# per category next to the chance level (`imp demo-score`).
+# per category next to the chance level (`imp demo-score`), and the loss curves (`imp loss-curve`).
 #
-#   scripts/demo.sh [--out DIR] [--skip-setup] [--dry-run]
+#   scripts/demo.sh [--out DIR] [--seed N] [--threads N] [--skip-setup] [--dry-run]
 #
 #   --out DIR      work directory (default demo_out/); data and models are reused when unchanged,
 #                  training starts fresh each run
+#   --seed N       seed of the data, the random models and training (default 0)
+#   --threads N    CPU threads of every step (default 2: the same numbers on every 2-core run)
 #   --skip-setup   do not run scripts/setup.sh (apt) and do not build; use IMP_BIN or build/src/imp
 #   --dry-run      print the commands instead of running them (also IMP_DRY_RUN=1)
 #
@@ -21,6 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 # ---- knobs: dataset, model and training sizes (tuned for ~3-5 minutes on 2 CPU cores) ----
 SEED=0
+THREADS=2                   # fixed, so that results do not depend on the machine's core count
 TRAIN_SAMPLES=2000          # training conversations (each image also gives one stage-1 caption)
 EVAL_QUESTIONS=400          # held-out questions, 100 per category
 IMAGE_SIZE=64               # = image_size of configs/models/demo-siglip.json
@@ -47,15 +50,18 @@ SKIP_SETUP=0
 while [[ "$#" -gt 0 ]]; do
   case $1 in
     --out) OUT="$2"; shift ;;
+    --seed) SEED="$2"; shift ;;
+    --threads) THREADS="$2"; shift ;;
     --skip-setup) SKIP_SETUP=1 ;;
     --dry-run) IMP_DRY_RUN=1 ;;
-    -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) imp_die "unknown option $1 (see scripts/demo.sh --help)" ;;
   esac
   shift
 done
 
 step() { echo; echo "==== $* ($(date +%H:%M:%S))"; }
+export OMP_NUM_THREADS="$THREADS"
 START=$(date +%s)
 
 # 1. Setup and build (idempotent: both are quick no-ops when everything is in place).
@@ -148,4 +154,8 @@ imp_run "$IMP_BIN" demo-score --gt "$DATA/eval/answers_gt.jsonl" \
   --answers "$ANSWERS/after.jsonl" --label "after finetune"
 echo
 echo "chance: a uniform guess over the category's answers; majority: always giving the most common answer."
+echo
+echo "training loss (first, curve, last):"
+imp_run "$IMP_BIN" loss-curve "$CKPT/imp-demo-stage1" "$CKPT/imp-demo-phi2-lora" --label "stage 1 (projector)" \
+  --label "stage 2 (LoRA)" --width 50 --png "$OUT/loss.png"
 echo "total time: $(($(date +%s) - START)) s; outputs in $OUT"

@@ -121,7 +121,7 @@ std::pair<Scene, QA> make_eval_item(Rng& rng, const std::string& category) {
 
 Conversation make_train_conversation(Rng& rng) {
   Conversation c;
-  switch (rng.weighted({0.70, 0.15, 0.08, 0.07})) {
+  switch (rng.weighted({0.25, 0.60, 0.08, 0.07})) {
     case 0: {
       c.kind = "single";
       c.scene = training_scene(rng);
@@ -133,8 +133,9 @@ Conversation make_train_conversation(Rng& rng) {
       c.scene = training_scene(rng);
       auto cats = categories_for(*c.scene);
       rng.shuffle(cats);
-      const size_t turns = static_cast<size_t>(rng.uniform_int(2, 3));
-      for (size_t i = 0; i < turns && i < cats.size(); ++i) c.turns.push_back(ask(rng, cats[i], *c.scene));
+      const size_t turns = static_cast<size_t>(rng.uniform_int(2, 4));
+      if (cats.size() < turns) cats.push_back("yesno");  // multi-shape scenes: a second yes/no question
+      for (size_t i = 0; i < turns; ++i) c.turns.push_back(ask(rng, cats[i], *c.scene));
       break;
     }
     case 2: {

@@ -40,7 +40,8 @@ struct Conversation {
   std::vector<QA> turns;       // human question + gpt answer, in order
   std::string kind;            // single, multi, describe, text
 };
-// One training conversation (weights: 70% single question, 15% multi-turn, 8% describe, 7% text-only).
+// One training conversation (weights: 25% single question, 60% multi-turn with 2-4 questions about one image,
+// 8% describe, 7% text-only).
 Conversation make_train_conversation(Rng& rng);
 
 }  // namespace imp::demo
