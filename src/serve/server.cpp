@@ -117,7 +117,7 @@ class Api {
           slot->status = 500;
           return error(res, ApiError(500, ev.text, "", "internal_error", "server_error"));
         }
-        while (!stream->next(ev, kPoll))
+        while (!stream->next(ev, kPoll) || Clock::now() > deadline)
           if (Clock::now() > deadline) return timeout(res, *slot, *stream);
       }
       return send_json(res, 200, completion_json(id, created, model, text, openai_finish_reason(ev.finish_reason),
@@ -145,7 +145,7 @@ class Api {
           if (st->pending) {
             ev = std::move(*st->pending);
             st->pending.reset();
-          } else if (!st->stream->next(ev, kPoll)) {
+          } else if (!st->stream->next(ev, kPoll) || Clock::now() > deadline) {
             if (!sink.is_writable()) return false;  // the client went away: the releaser cancels
             if (Clock::now() <= deadline) return true;
             st->stream->cancel();

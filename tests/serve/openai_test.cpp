@@ -56,17 +56,18 @@ std::pair<int, std::string> reject(const std::string& body, const RequestLimits&
   return {0, ""};
 }
 
-std::string chat(const Json& messages, const Json& extra = Json::object()) {
+// A body with `messages` (a vector, so that one braced message is not taken for the array itself).
+std::string chat(const std::vector<Json>& messages, const Json& extra = Json::object()) {
   Json j = extra;
-  j["messages"] = messages;
+  j["messages"] = Json(messages);
   return j.dump();
 }
 
 TEST(ServeOpenAI, TextAndImagePartsBecomeImpPrompts) {
   const std::string png = file_bytes(kPng);
-  const Json msgs = Json::array(
-      {{{"role", "system"}, {"content", "Be brief."}},
-       {{"role", "user"}, {"content", Json::array({{{"type", "text"}, {"text", "What colour?"}}, image_part(data_url(png))})}}});
+  const std::vector<Json> msgs = {
+      {{"role", "system"}, {"content", "Be brief."}},
+      {{"role", "user"}, {"content", Json::array({{{"type", "text"}, {"text", "What colour?"}}, image_part(data_url(png))})}}};
   const auto pc = parse_chat_request(
       chat(msgs, {{"model", "m"}, {"max_tokens", 7}, {"temperature", 0}, {"top_p", 0.5}, {"seed", 3},
                   {"stop", "x"}, {"stream", true}, {"stream_options", {{"include_usage", true}}}}),
@@ -104,7 +105,7 @@ TEST(ServeOpenAI, EachBadInputIsA4xxNamingTheParameter) {
   EXPECT_EQ(reject("[1]").first, 400);
   EXPECT_EQ(reject("{\"messages\":[],\"messages\":[]}").first, 400);  // duplicate key
   EXPECT_EQ(reject("{}").second, "messages");
-  EXPECT_EQ(reject(chat(Json::array())).second, "messages");
+  EXPECT_EQ(reject(chat({})).second, "messages");
   EXPECT_EQ(reject(chat({{{"role", 3}, {"content", "x"}}})).second, "messages[0].role");
   EXPECT_EQ(reject(chat({{{"role", "tool"}, {"content", "x"}}})).second, "messages[0].role");
   EXPECT_EQ(reject(chat({{{"role", "user"}}})).second, "messages[0].content");
