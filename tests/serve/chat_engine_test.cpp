@@ -121,7 +121,7 @@ TEST(ChatEngine, MoreRequestsThanRowsWaitInTheQueue) {
 
 TEST(ChatEngine, CancelStopsAtAStepBoundary) {
   auto engine = eval::open_chat_engine(engine_options(4));
-  auto long_one = engine->submit(request("Tell a long story.", false, 400));
+  auto long_one = engine->submit(request("hello hello hello", false, 400));
   while (engine->stats().completion_tokens < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   long_one->cancel();
   const Result r = collect(*long_one);

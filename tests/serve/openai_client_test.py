@@ -47,9 +47,9 @@ def png_claiming(width, height):
 
 
 def open_stream(srv, max_tokens):
-    """Starts a streaming request on a raw connection and reads its first event."""
+    """Starts a streaming request on a raw connection (this prompt makes the tiny model run to max_tokens)."""
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
-    body = json.dumps({"messages": [{"role": "user", "content": "Tell a long story."}], "max_tokens": max_tokens,
+    body = json.dumps({"messages": [{"role": "user", "content": "hello hello hello"}], "max_tokens": max_tokens,
                        "temperature": 0, "stream": True})
     conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json",
                                                          "Authorization": "Bearer " + KEY})
@@ -159,7 +159,6 @@ with Server(imp, model, "--api-key", KEY, "--max-concurrent", "2", "--max-body-b
         check(resp.status == 200 and resp.readline().startswith(b"data: "), "held stream started")
     status, body = srv.request("POST", "/v1/chat/completions", json.dumps({"messages": user, "max_tokens": 2}), auth)
     check(status == 429 and json.loads(body)["error"]["code"] == "rate_limit_exceeded", f"third request -> {status}")
-    tokens_before = metric(srv, "imp_completion_tokens_total")
     for conn, resp in held:
         conn.sock.close()
         conn.close()
@@ -168,9 +167,9 @@ with Server(imp, model, "--api-key", KEY, "--max-concurrent", "2", "--max-body-b
         time.sleep(0.05)
     check(metric(srv, "imp_requests_in_flight") == 0 and metric(srv, "imp_batch_rows") == 0,
           "disconnected streams leave the batch")
-    tokens_after = metric(srv, "imp_completion_tokens_total")
-    check(tokens_after - tokens_before < 2 * 430, f"disconnect cancelled generation ({tokens_after - tokens_before} "
-          "tokens after the 429 instead of up to 880)")
+    # 499 (client closed request) is recorded only when a stream is cut before its end: the generation was
+    # cancelled mid-way, not finished.
+    check(metric(srv, 'imp_requests_total{status="499"}') == 2, "both disconnects cancelled their generation")
     _, text_metrics = srv.request("GET", "/metrics", headers=auth)
     for name in ("imp_requests_total{status=\"200\"}", "imp_requests_total{status=\"429\"}",
                  "imp_requests_total{status=\"400\"}", "imp_queue_depth", "imp_generation_tokens_per_second",
@@ -192,7 +191,7 @@ with Server(imp, model, "--api-key", KEY, "--max-concurrent", "2", "--max-body-b
 # The per-request timeout: a long generation is cut with 504.
 with Server(imp, model, "--request-timeout", "0.05") as srv:
     status, body = srv.request("POST", "/v1/chat/completions",
-                               json.dumps({"messages": [{"role": "user", "content": "Tell a long story."}],
+                               json.dumps({"messages": [{"role": "user", "content": "hello hello hello"}],
                                            "max_tokens": 440, "temperature": 0}))
     check(status == 504 and json.loads(body)["error"]["code"] == "timeout", f"timeout -> {status}")
     check(srv.request("GET", "/health")[0] == 200, "still serving after a timeout")
