@@ -2,7 +2,7 @@
 PyPI): upload an image, ask a question, wait for the streamed answer to finish, check the model name and
 tokens/s are shown, ask a follow-up (conversation history), and save a screenshot.
 
-    python browser_test.py IMP_BINARY MODEL_DIR IMAGE SCREENSHOT.png [QUESTION]
+    python browser_test.py IMP_BINARY MODEL_DIR IMAGE SCREENSHOT.png [QUESTION]   (IMP_FOLLOW_UP: the second question)
 """
 import os
 import sys
@@ -45,7 +45,7 @@ with Server(imp, model, "--default-max-tokens", "24") as srv:
         ok = bool(answer.text.strip()) and "tokens/s" in stats and len(user_img) == 1 and not errors
         print(f"answer: {answer.text!r}; stats: {stats!r}; errors: {[e.text for e in errors]}")
         # A follow-up question sends the conversation so far.
-        driver.find_element(By.ID, "text").send_keys("And its shape?")
+        driver.find_element(By.ID, "text").send_keys(os.environ.get("IMP_FOLLOW_UP", "And its shape?"))
         driver.find_element(By.ID, "send").click()
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#answer-3.done")))
         ok = ok and not driver.find_elements(By.CSS_SELECTOR, ".msg.error")
