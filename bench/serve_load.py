@@ -4,8 +4,8 @@ greedy, max_tokens M) and the run reports throughput and p50/p99 latency. With -
 server with --max-batch 1 answers the same load, giving the speedup of batched over sequential serving.
 --check fails (exit 1) on any error or a request that takes longer than --timeout.
 
-    python3 bench/serve_load.py --imp build/src/imp --model DIR --image IMG [--clients 64] [--requests 256]
-        [--max-tokens 32] [--max-batch 16] [--compare-sequential] [--check]
+    python3 bench/serve_load.py --imp build/src/imp --model DIR [--image IMG] [--prompt TEXT] [--clients 64]
+        [--requests 256] [--max-tokens 32] [--max-batch 16] [--compare-sequential] [--check]
 """
 import argparse
 import base64
@@ -38,9 +38,11 @@ def one_request(url, body, timeout):
 
 
 def run_load(url, args, image):
-    body = json.dumps({"model": "m", "max_tokens": args.max_tokens, "temperature": 0, "messages": [
-        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}},
-                                     {"type": "text", "text": "What colour is the shape?"}]}]}).encode()
+    content = [{"type": "text", "text": args.prompt}]
+    if image:
+        content.insert(0, {"type": "image_url", "image_url": {"url": image}})
+    body = json.dumps({"model": "m", "max_tokens": args.max_tokens, "temperature": 0,
+                       "messages": [{"role": "user", "content": content}]}).encode()
     counter = iter(range(args.requests))
     lock = threading.Lock()
     results = []
@@ -74,7 +76,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--imp", required=True)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--image", required=True)
+    ap.add_argument("--image", help="image sent with every request (omit for text-only requests)")
+    ap.add_argument("--prompt", default="What colour is the shape?")
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--requests", type=int, default=256)
     ap.add_argument("--max-tokens", type=int, default=32)
@@ -84,11 +87,12 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--extra", default="", help="more imp serve flags, e.g. '--dtype bfloat16'")
     args = ap.parse_args()
-    image = "data:image/png;base64," + base64.b64encode(open(args.image, "rb").read()).decode()
+    image = "data:image/png;base64," + base64.b64encode(open(args.image, "rb").read()).decode() if args.image else None
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     amx = "amx_tile" in open("/proc/cpuinfo").read()
     print(f"# {cpu} ({os.cpu_count()} cores, AMX {'yes' if amx else 'no'}), {platform.python_version()}; "
-          f"{args.clients} clients, {args.requests} requests, max_tokens {args.max_tokens}", flush=True)
+          f"{args.clients} clients, {args.requests} requests, max_tokens {args.max_tokens}, "
+          f"{'image + ' if image else ''}{args.prompt!r}", flush=True)
     runs = [("batched", args.max_batch)] + ([("sequential", 1)] if args.compare_sequential else [])
     out = {}
     for name, batch in runs:
