@@ -60,6 +60,21 @@ target_include_directories(imp_text_deps SYSTEM INTERFACE ${IMP_PCRE2_INCLUDE} $
 target_link_libraries(imp_text_deps INTERFACE ${IMP_PCRE2_LIB} ${IMP_UTF8PROC_LIB})
 target_compile_definitions(imp_text_deps INTERFACE PCRE2_CODE_UNIT_WIDTH=8)
 
+# cpp-httplib for `imp serve` (libcpp-httplib-dev). Debian builds it as a header of declarations plus a shared
+# library (libcpp-httplib.so.0.11); scripts/pack_deps.sh carries both. imp uses only httplib::Server, whose
+# layout does not depend on the library's SSL/zlib/brotli options. Without it imp builds without serve/chat.
+find_path(IMP_HTTPLIB_INCLUDE httplib.h PATHS ${IMP_THIRD_PARTY_INCLUDE})
+find_library(IMP_HTTPLIB_LIB cpp-httplib PATHS ${IMP_THIRD_PARTY_DIR}/lib)
+if(IMP_HTTPLIB_INCLUDE AND IMP_HTTPLIB_LIB)
+  set(IMP_WITH_SERVE ON)
+  add_library(imp_httplib INTERFACE)
+  target_include_directories(imp_httplib SYSTEM INTERFACE ${IMP_HTTPLIB_INCLUDE})
+  target_link_libraries(imp_httplib INTERFACE ${IMP_HTTPLIB_LIB} Threads::Threads)
+else()
+  set(IMP_WITH_SERVE OFF)
+  message(STATUS "imp: cpp-httplib (libcpp-httplib-dev) not found, `imp serve` and `imp chat` are not built")
+endif()
+
 # c10d Gloo headers include <gloo/...>; LibTorch wheels ship them, Debian needs libgloo-dev.
 find_path(IMP_GLOO_INCLUDE gloo/algorithm.h PATHS ${IMP_THIRD_PARTY_INCLUDE})
 

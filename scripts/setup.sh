@@ -22,6 +22,8 @@ PKGS=(
   libpcre2-dev libutf8proc-dev      # tokenizer regexes (\p{L}, lookahead) and NFC
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev  # decode; raw CMYK JPEG via libjpeg
   clang                               # libFuzzer for the fuzz targets
+  libcpp-httplib-dev python3-venv     # imp serve's HTTP server; .venv-serve for its client tests
+  chromium chromium-driver            # the chat page's browser test (selenium in .venv-serve)
 )
 for t in $toolchains; do
   case "$t" in
@@ -64,3 +66,13 @@ EOF
     fi
     ;;
 esac
+
+# The serve tests' Python clients (the official openai package and selenium, ~30 MB) in their own small venv.
+serve_venv="$root/.venv-serve"
+if [ -x "$serve_venv/bin/python" ] && "$serve_venv/bin/python" -c "import openai, selenium" 2>/dev/null; then
+  echo "setup: openai and selenium in .venv-serve"
+else
+  [ -x "$serve_venv/bin/python" ] || /usr/bin/python3 -m venv "$serve_venv"
+  echo "setup: installing openai and selenium into .venv-serve"
+  "$serve_venv/bin/pip" install -q --disable-pip-version-check openai selenium
+fi

@@ -172,6 +172,9 @@ int main(int argc, char** argv_in) {
   imp::cli::add_launch_command(app, commands);
   imp::cli::add_eval_commands(app, commands);
   imp::cli::add_demo_commands(app, commands);
+#ifdef IMP_WITH_SERVE
+  imp::cli::add_serve_commands(app, commands);
+#endif
 
   try {
     app.parse(argc, argv);

@@ -58,19 +58,11 @@ torch::Tensor warp_logits(const torch::Tensor& logits, const GenerationConfig& c
   return x;
 }
 
-std::vector<Generation> Generator::generate(const std::vector<Prompt>& prompts, const GenerationConfig& cfg,
-                                            const TokenCallback& on_token) const {
-  IMP_CHECK(model_.lm, "generation needs a model with a language model (this directory holds a vision tower only)");
-  IMP_CHECK_KIND(cfg.max_new_tokens >= 0, ErrorKind::usage, "max_new_tokens must be >= 0");
-  std::vector<Generation> out(prompts.size());
-  if (prompts.empty() || cfg.max_new_tokens == 0) return out;
+DecodeBatch DecodeBatch::prefill(ImpModel& model, const std::vector<Prompt>& prompts) {
+  IMP_CHECK(!prompts.empty(), "prefill needs at least one prompt");
   torch::NoGradGuard no_grad;
-  CausalLM& lm = *model_.lm;
-  const auto dev = model_.device();
-  const KeywordStop keywords(cfg.stop_strings, tok_);
-  const bool sample = cfg.temperature > 0;
-  at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(cfg.seed);
-
+  CausalLM& lm = *model.lm;
+  const auto dev = model.device();
   // Images of the whole batch in one tower call, then one splice per prompt.
   std::vector<torch::Tensor> pixels;
   for (const auto& p : prompts) {
@@ -81,14 +73,14 @@ std::vector<Generation> Generator::generate(const std::vector<Prompt>& prompts, 
   }
   torch::Tensor image_embeds;
   if (!pixels.empty()) {
-    IMP_CHECK(model_.projector, "the prompt has images but the model has no vision tower/projector");
-    image_embeds = model_.encode_images(torch::cat(pixels).to(dev)).second;
+    IMP_CHECK(model.projector, "the prompt has images but the model has no vision tower/projector");
+    image_embeds = model.encode_images(torch::cat(pixels).to(dev)).second;
   }
   std::vector<torch::Tensor> embeds;
   int64_t slot = 0;
   for (const auto& p : prompts) {
     const int64_t n = count_images(p.input_ids);
-    embeds.push_back(splice_one(model_, p, n ? image_embeds.slice(0, slot, slot + n) : torch::Tensor(), dev));
+    embeds.push_back(splice_one(model, p, n ? image_embeds.slice(0, slot, slot + n) : torch::Tensor(), dev));
     slot += n;
   }
 
@@ -98,31 +90,100 @@ std::vector<Generation> Generator::generate(const std::vector<Prompt>& prompts, 
   for (auto& e : embeds) len = std::max(len, e.size(1));
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(dev);
   auto x = torch::zeros({batch, len, embeds[0].size(2)}, embeds[0].options());
-  auto mask = torch::zeros({batch, len}, i64);
+  DecodeBatch out;
+  out.mask = torch::zeros({batch, len}, i64);
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t n = embeds[b].size(1);
     x[b].slice(0, len - n).copy_(embeds[b][0]);
-    mask[b].slice(0, len - n).fill_(1);
+    out.mask[b].slice(0, len - n).fill_(1);
   }
-  auto positions = (mask.cumsum(1) - 1).clamp_min(0);
-  auto last_pos = positions.select(1, len - 1).clone();
+  auto positions = (out.mask.cumsum(1) - 1).clamp_min(0);
+  out.last_pos = positions.select(1, len - 1).clone();
+  auto hidden = lm.forward_hidden(x, out.mask, positions, &out.cache);
+  out.logits = lm.logits(hidden.select(1, len - 1));  // [B,V] fp32
+  return out;
+}
 
-  nn::KVCache cache;
-  auto hidden = lm.forward_hidden(x, mask, positions, &cache);
-  auto logits = lm.logits(hidden.select(1, len - 1));  // [B,V] fp32
+void DecodeBatch::step(CausalLM& lm, const std::vector<int64_t>& tokens) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = rows();
+  IMP_CHECK(static_cast<int64_t>(tokens.size()) == n, "decode step: ", tokens.size(), " tokens for ", n, " rows");
+  const auto dev = mask.device();
+  mask = torch::cat({mask, torch::ones({n, 1}, mask.options())}, 1);
+  last_pos = last_pos + 1;
+  auto ids = torch::tensor(tokens, torch::kInt64).to(dev).view({n, 1});
+  auto hidden = lm.forward_hidden(lm.embed(ids), mask, last_pos.view({n, 1}), &cache);
+  logits = lm.logits(hidden.select(1, 0));
+}
 
-  std::vector<int64_t> active(batch);  // batch index of every row still decoding
-  for (int64_t b = 0; b < batch; ++b) active[b] = b;
+void DecodeBatch::keep(const std::vector<int64_t>& rows_kept) {
+  if (static_cast<int64_t>(rows_kept.size()) == rows()) return;
+  if (rows_kept.empty()) {
+    *this = DecodeBatch();
+    return;
+  }
+  auto idx = torch::tensor(rows_kept, torch::kInt64).to(mask.device());
+  mask = mask.index_select(0, idx);
+  // Columns that are padding in every kept row (the left of a cache whose long rows left) go too.
+  const int64_t drop = (mask.sum(0) > 0).to(torch::kInt64).argmax().item<int64_t>();
+  mask = mask.slice(1, drop);
+  last_pos = last_pos.index_select(0, idx);
+  logits = logits.index_select(0, idx);
+  for (size_t i = 0; i < cache.keys.size(); ++i) {
+    cache.keys[i] = cache.keys[i].index_select(0, idx).slice(2, drop);
+    cache.values[i] = cache.values[i].index_select(0, idx).slice(2, drop);
+  }
+}
+
+void DecodeBatch::append(DecodeBatch&& o) {
+  if (o.rows() == 0) return;
+  if (rows() == 0) {
+    *this = std::move(o);
+    return;
+  }
+  IMP_CHECK(cache.keys.size() == o.cache.keys.size(), "decode batches of different models cannot be joined");
+  // Left-pads [B,S] or [B,H,S,D] to `len` columns along dim `d`.
+  auto pad_left = [](const torch::Tensor& t, int64_t d, int64_t len) {
+    if (t.size(d) == len) return t;
+    auto shape = t.sizes().vec();
+    shape[d] = len - t.size(d);
+    return torch::cat({torch::zeros(shape, t.options()), t}, d);
+  };
+  const int64_t len = std::max(mask.size(1), o.mask.size(1));
+  mask = torch::cat({pad_left(mask, 1, len), pad_left(o.mask, 1, len)}, 0);
+  last_pos = torch::cat({last_pos, o.last_pos}, 0);
+  logits = torch::cat({logits, o.logits}, 0);
+  for (size_t i = 0; i < cache.keys.size(); ++i) {
+    cache.keys[i] = torch::cat({pad_left(cache.keys[i], 2, len), pad_left(o.cache.keys[i], 2, len)}, 0);
+    cache.values[i] = torch::cat({pad_left(cache.values[i], 2, len), pad_left(o.cache.values[i], 2, len)}, 0);
+  }
+  o = DecodeBatch();
+}
+
+std::vector<Generation> Generator::generate(const std::vector<Prompt>& prompts, const GenerationConfig& cfg,
+                                            const TokenCallback& on_token) const {
+  IMP_CHECK(model_.lm, "generation needs a model with a language model (this directory holds a vision tower only)");
+  IMP_CHECK_KIND(cfg.max_new_tokens >= 0, ErrorKind::usage, "max_new_tokens must be >= 0");
+  std::vector<Generation> out(prompts.size());
+  if (prompts.empty() || cfg.max_new_tokens == 0) return out;
+  torch::NoGradGuard no_grad;
+  const KeywordStop keywords(cfg.stop_strings, tok_);
+  const bool sample = cfg.temperature > 0;
+  at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(cfg.seed);
+  DecodeBatch batch = DecodeBatch::prefill(model_, prompts);
+
+  std::vector<int64_t> active(prompts.size());  // prompt index of every row still decoding
+  for (size_t b = 0; b < active.size(); ++b) active[b] = static_cast<int64_t>(b);
   for (int64_t step = 0; step < cfg.max_new_tokens; ++step) {
     torch::Tensor next;
     if (sample) {
-      auto probs = warp_logits(logits, cfg).softmax(-1).to(torch::kCPU);
+      auto probs = warp_logits(batch.logits, cfg).softmax(-1).to(torch::kCPU);
       next = torch::multinomial(probs, 1, /*replacement=*/false, rng).view({-1});
     } else {
-      next = logits.argmax(-1).to(torch::kCPU);
+      next = batch.logits.argmax(-1).to(torch::kCPU);
     }
     const auto next_ids = std::vector<int64_t>(next.data_ptr<int64_t>(), next.data_ptr<int64_t>() + next.numel());
-    std::vector<int64_t> keep_rows, keep;
+    std::vector<int64_t> keep_rows, keep, tokens;
     for (size_t r = 0; r < active.size(); ++r) {
       Generation& g = out[active[r]];
       g.ids.push_back(next_ids[r]);
@@ -137,27 +198,13 @@ std::vector<Generation> Generator::generate(const std::vector<Prompt>& prompts, 
       if (!done) {
         keep_rows.push_back(static_cast<int64_t>(r));
         keep.push_back(active[r]);
+        tokens.push_back(next_ids[r]);
       }
     }
     if (keep.empty() || step + 1 == cfg.max_new_tokens) break;
-    auto tokens = torch::tensor(next_ids, torch::kInt64);
-    if (keep.size() != active.size()) {  // drop finished rows from the batch and the cache
-      auto rows = torch::tensor(keep_rows, torch::kInt64);
-      tokens = tokens.index_select(0, rows);
-      rows = rows.to(dev);
-      for (size_t i = 0; i < cache.keys.size(); ++i) {
-        cache.keys[i] = cache.keys[i].index_select(0, rows);
-        cache.values[i] = cache.values[i].index_select(0, rows);
-      }
-      mask = mask.index_select(0, rows);
-      last_pos = last_pos.index_select(0, rows);
-      active = keep;
-    }
-    const int64_t rows_n = static_cast<int64_t>(active.size());
-    mask = torch::cat({mask, torch::ones({rows_n, 1}, i64)}, 1);
-    last_pos = last_pos + 1;
-    hidden = lm.forward_hidden(lm.embed(tokens.to(dev).view({rows_n, 1})), mask, last_pos.view({rows_n, 1}), &cache);
-    logits = lm.logits(hidden.select(1, 0));
+    batch.keep(keep_rows);
+    active = keep;
+    batch.step(*model_.lm, tokens);
   }
   for (auto& g : out) g.text = strip(tok_.decode(g.ids, /*skip_special_tokens=*/true));
   return out;

@@ -6,4 +6,5 @@ target_sources(imp_lib PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/questions.cpp
   ${CMAKE_CURRENT_LIST_DIR}/answers.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/chat_engine.cpp
 )

@@ -2,8 +2,8 @@
 # Builds every libFuzzer target straight from its sources with clang (ASan + UBSan, no CMake) and
 # runs it on a scratch copy of its committed corpus, so the corpus in git never changes. $1 (default
 # 30) is the time of each of the four byte-format targets (safetensors, tokenizer, image, records);
-# the four config/question-file targets run half as long each, so the total is 6 x $1. Exits non-zero if a build fails or a target crashes; the crashing input is kept
-# and its path printed: add it to tests/fuzz/corpus/<target>/ and to a regression test.
+# the five config/question-file/request targets run half as long each, so the total is 6.5 x $1. Exits
+# non-zero if a build fails or a target crashes; the crashing input is kept and its path printed: add it to tests/fuzz/corpus/<target>/ and to a regression test.
 #   tests/fuzz/run_fuzzers.sh [seconds]        (CXX_FUZZ overrides clang++)
 set -euo pipefail
 
@@ -78,6 +78,10 @@ SECONDS_OF="$half" LIBS="-lpcre2-8 -lutf8proc" DICT="added_tokens_decoder conten
 SECONDS_OF="$half" LIBS="-lpcre2-8 -lutf8proc" DICT="question_id image text conversations value id index question hint nan None" \
   fuzz_target questions src/eval/questions.cpp src/eval/stopping.cpp src/eval/score/io.cpp src/eval/score/py_text.cpp \
   src/text/*.cpp src/core/json.cpp src/core/fs.cpp src/core/utf8.cpp
+SECONDS_OF="$half" LIBS="-DIMP_WITH_OPENCV=1 -I/usr/include/opencv4 -ljpeg -lopencv_imgcodecs -lopencv_imgproc -lopencv_core" \
+  DICT="messages role content system user assistant type text image_url url data:image/png;base64, file:// max_tokens temperature top_p stop seed stream stream_options include_usage n <image> iVBORw0KGgo" \
+  fuzz_target chat_request src/serve/openai.cpp src/image/decode.cpp src/image/header.cpp src/image/jpeg.cpp \
+  src/image/process.cpp src/image/resize.cpp src/core/json.cpp src/core/fs.cpp
 
 if [[ "$failed" == 0 ]]; then rm -rf "$work"; fi
 exit "$failed"

@@ -42,6 +42,27 @@ struct Generation {
   StopReason reason = StopReason::length;
 };
 
+// The rows of a batch being decoded with a KV cache: left-padded (real tokens at the right), positions
+// cumsum(mask) - 1, and the logits of each row's next token. Rows can leave (keep) and join (append) between
+// steps, which is what continuous batching (eval/chat_engine.h) needs; Generator uses the same pieces.
+struct DecodeBatch {
+  nn::KVCache cache;
+  torch::Tensor mask;      // int64 [B,S], 1 = token, 0 = padding
+  torch::Tensor last_pos;  // int64 [B], position of each row's last token
+  torch::Tensor logits;    // fp32 [B,V], next-token logits
+  int64_t rows() const { return mask.defined() ? mask.size(0) : 0; }
+
+  // Splices the prompts' images (one tower call for all), left-pads and runs the prompts (truncated to the
+  // model's tokenizer_model_max_length like Python).
+  static DecodeBatch prefill(ImpModel& model, const std::vector<Prompt>& prompts);
+  // Feeds one token per row (int64 values, in row order) and updates the logits.
+  void step(CausalLM& lm, const std::vector<int64_t>& tokens);
+  // Keeps only `rows` (ascending indices), dropping cache columns that are padding in every kept row.
+  void keep(const std::vector<int64_t>& rows);
+  // Appends the rows of `other` after this batch's rows (the shorter cache is left-padded).
+  void append(DecodeBatch&& other);
+};
+
 // Called after every decoding step with (sequence index in the batch, its new tokens so far).
 using TokenCallback = std::function<void(size_t, const std::vector<int64_t>&)>;
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `imp chat` on a tiny model: streamed answers, /image, /reset, /exit, an unreadable image reported without
+# quitting, and a bad image turn dropped from the conversation.   chat_cli_test.sh IMP MODEL_DIR IMAGE
+set -euo pipefail
+imp="$1" model="$2" image="$3"
+out="$(printf 'hello\n/image %s\nwhat colour?\n/image /nonexistent.png\n/reset\nagain\n/exit\nnot reached\n' "$image" |
+  "$imp" chat --model "$model" --max-tokens 4 --device cpu 2>&1)"
+echo "$out"
+fail() { echo "FAIL: $1"; exit 1; }
+grep -q "imp chat: gen_phi2" <<<"$out" || fail "banner with the model name"
+grep -q "(image attached to the next message)" <<<"$out" || fail "/image"
+grep -q "error: /nonexistent.png: cannot open the image file" <<<"$out" || fail "unreadable image"
+grep -q "(conversation cleared)" <<<"$out" || fail "/reset"
+[ "$(grep -c '^> ' <<<"$out")" -eq 7 ] || fail "one prompt per line, none after /exit"
+! grep -q "error: " <<<"$(grep -v nonexistent <<<"$out")" || fail "unexpected error"
+echo "ok"
