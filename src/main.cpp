@@ -172,6 +172,8 @@ int main(int argc, char** argv_in) {
   imp::cli::add_launch_command(app, commands);
   imp::cli::add_eval_commands(app, commands);
   imp::cli::add_demo_commands(app, commands);
+  imp::cli::add_quantize_command(app, commands);
+  imp::cli::add_export_commands(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -23,5 +23,7 @@ void add_launch_command(CLI::App& root, Commands& out);       // launch (local m
 void add_eval_commands(CLI::App& root, Commands& out);        // generate, eval (calls add_eval_score_command)
 void add_eval_score_command(CLI::App& eval, Commands& out);   // eval score (scorers, submission writers)
 void add_demo_commands(CLI::App& root, Commands& out);        // demo data generation / model creation
+void add_quantize_command(CLI::App& root, Commands& out);     // quantize (weight-only int8/int4)
+void add_export_commands(CLI::App& root, Commands& out);      // export gguf
 
 }  // namespace imp::cli
