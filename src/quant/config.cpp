@@ -52,7 +52,8 @@ std::optional<QuantConfig> find_quant_config(const Json& model_config, const std
 void refuse_quantized(const Json& model_config, const std::string& dir, const std::string& what) {
   IMP_CHECK_KIND(!model_config.is_object() || !model_config.contains("quantization_config"), ErrorKind::usage, dir,
                  " is a quantized model (config.json has quantization_config); ", what,
-                 " needs the full-precision weights\nhint: use the directory `imp quantize` was given (its --model)");
+                 " needs the full-precision weights\nhint: use the directory `imp quantize` was given (its --model); "
+                 "merge adapters before quantizing");
 }
 
 }  // namespace imp::quant

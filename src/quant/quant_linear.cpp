@@ -53,15 +53,18 @@ const torch::Tensor& QuantKernel::scales_as(torch::ScalarType t) {
 
 torch::Tensor QuantKernel::matmul(const torch::Tensor& x) {
   const auto dtype = x.scalar_type();
-  const bool kernel_dtype = dtype == torch::kFloat32 || dtype == torch::kBFloat16 || dtype == torch::kFloat16;
+  const bool kernel_dtype = dtype == torch::kFloat32 || dtype == torch::kBFloat16;
   if (path_ == KernelPath::dequantize || !kernel_dtype || x.requires_grad())
     return torch::linear(x, dequantize_weight(w_, c_).to(dtype));
+  // LibTorch's CPU kernels are fast for bf16 activations only (fp32: 8-30x slower than bf16 on the machines of
+  // bench/README.md "Quantization"), so fp32 inputs are rounded to bf16 here and the result returned in fp32.
+  const auto run = dtype == torch::kFloat32 ? torch::kBFloat16 : dtype;
   auto sizes = x.sizes().vec();
-  auto x2 = x.reshape({-1, in_}).contiguous();
-  auto y = path_ == KernelPath::int8_mm ? compat::int8pack_mm(x2, w_.qweight, scales_as(dtype))
-                                        : compat::int4pack_mm_cpu(x2, packed_, c_.group_size, scales_as(dtype));
+  auto x2 = x.reshape({-1, in_}).to(run).contiguous();
+  auto y = path_ == KernelPath::int8_mm ? compat::int8pack_mm(x2, w_.qweight, scales_as(run))
+                                        : compat::int4pack_mm_cpu(x2, packed_, c_.group_size, scales_as(run));
   sizes.back() = y.size(-1);
-  return y.reshape(sizes);
+  return y.reshape(sizes).to(dtype);
 }
 
 namespace {

@@ -1,5 +1,5 @@
 // imp quantize on the command line: flags, exit codes, a quantized model generating with imp generate,
-// and training / merging refused on a quantized directory.
+// and training / merging / LoRA adapters refused on a quantized directory.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -54,6 +54,10 @@ TEST_F(QuantCli, TrainingAndMergingRefuseQuantizedModels) {
                          " --save-model-path " + path("merged"));
   EXPECT_EQ(m.code, 2) << m.output;
   EXPECT_NE(m.output.find("is a quantized model"), std::string::npos) << m.output;
+  const auto g = run_imp("generate --model " + path("q8") + " --lora " + model_dir("gen_phi2_lora") +
+                         " --prompt hi --max-new-tokens 2 --device cpu");
+  EXPECT_EQ(g.code, 2) << g.output;
+  EXPECT_NE(g.output.find("a LoRA adapter"), std::string::npos) << g.output;
 }
 
 }  // namespace

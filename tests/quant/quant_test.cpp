@@ -105,7 +105,9 @@ TEST(QuantKernel, MatchesLinearOnTheDequantizedWeight) {
         auto y = k.matmul(x.to(dtype));
         ASSERT_EQ(y.sizes(), ref.sizes());
         EXPECT_EQ(y.scalar_type(), dtype);
-        const double tol = dtype == torch::kFloat32 ? 1e-4 : 0.05 * ref.abs().max().item<double>();
+        // The fallback computes in the input dtype; the kernels in bf16 (fp32 inputs are rounded to bf16 first).
+        const bool fp32_exact = dtype == torch::kFloat32 && k.path() == KernelPath::dequantize;
+        const double tol = fp32_exact ? 1e-4 : 0.02 * ref.abs().max().item<double>();
         EXPECT_LE((y.to(torch::kFloat32) - ref).abs().max().item<double>(), tol);
       }
     }
@@ -168,7 +170,9 @@ TEST_F(TempDir, QuantizedDirectoryLoadsAndMatchesDequantizedModel) {
       in.compute_loss = false;
       torch::NoGradGuard ng;
       auto a = ref->forward(in).logits, b = qm->forward(in).logits;
-      EXPECT_LE((a - b).abs().max().item<double>(), 1e-4 * std::max(1.0, a.abs().max().item<double>()));
+      // the kernels run the quantized layers in bf16 (the fallback would match to 1e-4)
+      EXPECT_LE((a - b).abs().max().item<double>(), 0.02 * std::max(1.0, a.abs().max().item<double>()));
+      EXPECT_GT(torch::argmax(a, -1).eq(torch::argmax(b, -1)).to(torch::kFloat32).mean().item<double>(), 0.9);
       // bf16 load runs too and stays close
       LoadSpec bf;
       bf.dtype = torch::kBFloat16;
