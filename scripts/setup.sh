@@ -33,6 +33,7 @@ for t in $toolchains; do
     *) echo "setup: unknown toolchain '$t' in IMP_TOOLCHAINS (use wheel and/or debian, or none)" >&2; exit 2 ;;
   esac
 done
+PKGS+=(python3-venv)                  # .venv-gguf below (the GGUF export tests)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -75,4 +76,15 @@ else
   [ -x "$serve_venv/bin/python" ] || /usr/bin/python3 -m venv "$serve_venv"
   echo "setup: installing openai and selenium into .venv-serve"
   "$serve_venv/bin/pip" install -q --disable-pip-version-check openai selenium
+fi
+
+# .venv-gguf: llama.cpp's PyPI `gguf` reader (with numpy), for the GGUF export tests (tests/export); ~15 MB.
+gguf_pin="${IMP_GGUF_PIN:-gguf==0.19.0}"
+gvenv="$root/.venv-gguf"
+if [ -x "$gvenv/bin/python" ] && "$gvenv/bin/python" -c 'import gguf, numpy' 2>/dev/null; then
+  echo "setup: gguf $("$gvenv/bin/python" -c 'import importlib.metadata as m; print(m.version("gguf"))') in .venv-gguf"
+else
+  [ -x "$gvenv/bin/python" ] || /usr/bin/python3 -m venv "$gvenv"
+  echo "setup: installing $gguf_pin into .venv-gguf"
+  "$gvenv/bin/pip" install -q --disable-pip-version-check "$gguf_pin"
 fi

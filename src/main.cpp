@@ -175,6 +175,8 @@ int main(int argc, char** argv_in) {
 #ifdef IMP_WITH_SERVE
   imp::cli::add_serve_commands(app, commands);
 #endif
+  imp::cli::add_quantize_command(app, commands);
+  imp::cli::add_export_commands(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -5,6 +5,7 @@
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
 #include "imp/io/state_dict.h"
+#include "imp/quant/quant_linear.h"
 
 namespace imp {
 namespace {
@@ -93,7 +94,10 @@ std::unique_ptr<ImpModel> ImpModel::from_pretrained(const std::string& dir, cons
   }
   if (c.kind == ModelKind::multimodal) opt.ignore_prefixes = unused_tower_prefixes(c, kImpTowerPrefix);
   drop_tied_lm_head(c, sd, dir);
+  const auto quantized = quant::find_quant_config(c.raw, join_path(dir, "config.json"));
+  if (quantized) quant::attach_quantized(model->root(), sd, *quantized, dir, spec.device);
   load_into(model->root(), sd, dir, opt);
+  if (quantized) quant::prepare_quantized(model->root(), dir);
   return model;
 }
 

@@ -10,6 +10,7 @@
 #include "imp/io/state_dict.h"
 #include "imp/models/imp_model.h"
 #include "imp/nn/layers.h"
+#include "imp/quant/config.h"
 
 namespace imp {
 namespace {
@@ -104,6 +105,7 @@ Replacement classify(const std::string& key, const std::string& name, const Lora
 }  // namespace
 
 AdapterLoad load_lora_adapter(ImpModel& model, const std::string& dir) {
+  quant::refuse_quantized(model.config().raw, "the base model", "a LoRA adapter (" + dir + ")");
   const std::string cfg_path = join_path(dir, "adapter_config.json");
   IMP_CHECK_KIND(path_exists(cfg_path), ErrorKind::io, dir, ": no adapter_config.json; expected a PEFT LoRA directory");
   const LoraConfig cfg = LoraConfig::from_json(read_json_file(cfg_path, json_limits::adapter_config), cfg_path);

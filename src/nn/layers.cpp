@@ -33,7 +33,19 @@ void LinearImpl::untie() {
   tied_ = false;
 }
 
+void LinearImpl::set_weight_kernel(std::shared_ptr<WeightKernel> kernel) {
+  TORCH_CHECK(kernel && !kernel_ && !has_lora() && !tied_, "set_weight_kernel: needs an untied Linear without LoRA");
+  parameters_.erase("weight");
+  weight = torch::Tensor();
+  for (auto& [name, t] : kernel->buffers()) register_buffer(name, t);
+  kernel_ = std::move(kernel);
+}
+
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  if (kernel_) {
+    auto y = kernel_->matmul(x);
+    return bias.defined() ? y + bias : y;
+  }
   auto y = torch::linear(x, weight, bias);  // at::linear, as Python F.linear (the C++ functional adds the bias separately)
   if (!has_lora()) return y;
   auto h = x.to(lora_A->weight.scalar_type());
@@ -43,6 +55,8 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
 
 void LinearImpl::add_lora(int64_t r, double alpha, double dropout) {
   TORCH_CHECK(!has_lora(), "LoRA already attached");
+  TORCH_CHECK(!kernel_, "LoRA cannot be attached to a quantized layer: merge the adapter into the full-precision "
+              "model, then quantize the merged model");
   TORCH_CHECK(r > 0, "LoRA rank must be positive, got ", r);
   const auto opts = torch::TensorOptions().dtype(weight.scalar_type()).device(weight.device());
   lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(weight.size(1), r).bias(false)));
@@ -58,6 +72,7 @@ void LinearImpl::add_lora(int64_t r, double alpha, double dropout) {
 
 void LinearImpl::merge_lora() {
   if (!has_lora()) return;
+  TORCH_CHECK(!kernel_, "merge_lora: the layer is quantized");
   untie();
   torch::NoGradGuard no_grad;
   auto delta = torch::matmul(lora_B->weight.to(torch::kFloat32), lora_A->weight.to(torch::kFloat32)) * scaling_;

@@ -10,6 +10,7 @@
 #include "imp/io/state_dict.h"
 #include "imp/models/imp_model.h"
 #include "imp/models/lora.h"
+#include "imp/quant/config.h"
 #include "imp/train/train_model.h"
 
 namespace imp::train {
@@ -51,6 +52,7 @@ void run_merge(const MergeOptions& o) {
   const std::string lora_cfg_path = join_path(o.model_path, "config.json");
   const bool own_config = path_exists(lora_cfg_path);
   const ModelConfig base = ModelConfig::load(o.model_base);
+  quant::refuse_quantized(base.raw, o.model_base, "imp merge");
   Json cfg = own_config ? read_json_file(lora_cfg_path, json_limits::model_config) : base.raw;
   const bool imp_run = cfg.value("model_type", std::string()).rfind("imp", 0) == 0;  // imp, imp_qwen2, imp_phi3
   std::unique_ptr<ImpModel> model;

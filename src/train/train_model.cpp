@@ -12,6 +12,7 @@
 #include "imp/io/state_dict.h"
 #include "imp/models/lora.h"
 #include "imp/nn/layers.h"
+#include "imp/quant/config.h"
 
 namespace imp::train {
 namespace {
@@ -58,6 +59,7 @@ std::unique_ptr<ImpModel> assemble(const TrainArgs& a, Json& cfg) {
   IMP_CHECK_KIND(is_directory(dir), ErrorKind::io, "--model_name_or_path ", dir, " is not a directory",
                  "\nhint: imp reads local HF-layout directories (download with huggingface-cli first)");
   const ModelConfig base = ModelConfig::load(dir);
+  quant::refuse_quantized(base.raw, dir, "training");
   IMP_CHECK_KIND(base.kind != ModelKind::vision, ErrorKind::usage, "--model_name_or_path ", dir,
                  " is a vision tower; pass the decoder (or an Imp model) there and the tower with --vision_tower");
   if (base.kind == ModelKind::multimodal) {

@@ -24,5 +24,7 @@ void add_eval_commands(CLI::App& root, Commands& out);        // generate, eval 
 void add_eval_score_command(CLI::App& eval, Commands& out);   // eval score (scorers, submission writers)
 void add_demo_commands(CLI::App& root, Commands& out);        // demo data generation / model creation
 void add_serve_commands(CLI::App& root, Commands& out);       // serve (OpenAI-compatible HTTP), chat (terminal)
+void add_quantize_command(CLI::App& root, Commands& out);     // quantize (weight-only int8/int4)
+void add_export_commands(CLI::App& root, Commands& out);      // export gguf
 
 }  // namespace imp::cli

@@ -2,11 +2,24 @@
 // activations by HF name. Parameter names equal the HF ones ("weight", "bias", "lora_A.weight").
 #pragma once
 
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/torch.h>
 
 namespace imp::nn {
+
+// x W^T computed from a weight stored in another form (imp/quant: weight-only int8/int4). The tensors
+// it names become the Linear's buffers in place of "weight", so checkpoints load into them by name.
+class WeightKernel {
+ public:
+  virtual ~WeightKernel() = default;
+  virtual std::vector<std::pair<std::string, torch::Tensor>> buffers() = 0;  // registered as "<name>"
+  virtual void prepare() {}                                                 // after the buffers were loaded
+  virtual torch::Tensor matmul(const torch::Tensor& x) = 0;                 // [..., in] -> [..., out], no bias
+};
 
 // y = x W^T + b (+ dropout(x) A^T B^T * alpha/r when a LoRA adapter is attached). This is the only
 // place LoRA math lives; the formula and order follow PEFT's lora.Linear.forward.
@@ -28,6 +41,10 @@ class LinearImpl : public torch::nn::Module {
   // layer is untied first: the delta belongs to this layer only (as PEFT's unmerged forward).
   void merge_lora();
   bool has_lora() const { return !lora_A.is_empty(); }
+
+  // Replaces the weight parameter by `kernel` (and its buffers); training and LoRA are refused from then on.
+  void set_weight_kernel(std::shared_ptr<WeightKernel> kernel);
+  WeightKernel* weight_kernel() const { return kernel_.get(); }
   double lora_scaling() const { return scaling_; }
 
   torch::Tensor weight, bias;
@@ -36,6 +53,7 @@ class LinearImpl : public torch::nn::Module {
  private:
   double scaling_ = 0.0, dropout_ = 0.0;
   bool tied_ = false;
+  std::shared_ptr<WeightKernel> kernel_;
 };
 TORCH_MODULE(Linear);
 

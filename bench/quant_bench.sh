@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Size / speed / quality of imp's quantized models and GGUF exports on the trained demo model
+# (scripts/demo.sh output), in one run: bench/README.md "Quantization".
+#
+#   bench/quant_bench.sh --demo DIR [--out DIR] [--threads N]
+#
+#   --demo DIR   scripts/demo.sh's work directory (needs checkpoints/imp-demo-phi2-merged and data/)
+#   --out DIR    where the quantized models, answers and the table go (default DIR/quant)
+#   --threads N  OMP_NUM_THREADS for every run (default 2)
+# Needs build/src/imp (or IMP_BIN) and .venv-gguf (scripts/setup.sh) for numpy.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+IMP=${IMP_BIN:-$REPO/build/src/imp}
+PY=$REPO/.venv-gguf/bin/python
+DEMO="" OUT="" THREADS=2
+while [ "$#" -gt 0 ]; do
+  case $1 in
+    --demo) DEMO=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --threads) THREADS=$2; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$DEMO" ] || { echo "usage: bench/quant_bench.sh --demo DIR" >&2; exit 2; }
+MERGED=$DEMO/checkpoints/imp-demo-phi2-merged
+DATA=$DEMO/data
+OUT=${OUT:-$DEMO/quant}
+[ -d "$MERGED" ] || { echo "no $MERGED: run scripts/demo.sh first" >&2; exit 2; }
+rm -rf "$OUT" && mkdir -p "$OUT"
+export OMP_NUM_THREADS=$THREADS
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, AMX: $(grep -q amx_tile /proc/cpuinfo && echo yes || echo no), threads $THREADS, load $(cut -d' ' -f1-3 /proc/loadavg)"
+"$IMP" --version | grep -i -m2 "torch" || true
+
+"$IMP" quantize --model "$MERGED" --output "$OUT/int8" --bits 8
+"$IMP" quantize --model "$MERGED" --output "$OUT/int4" --bits 4 --group-size 32
+for t in f16 q8_0 q4_0; do "$IMP" export gguf --model "$MERGED" --output "$OUT/demo-$t.gguf" --type "$t" >/dev/null; done
+
+vocab=$("$PY" -c "import json; print(json.load(open('$MERGED/config.json'))['vocab_size'])")
+"$PY" "$REPO/bench/quant_quality.py" inputs "$OUT/inputs.safetensors" "$vocab"
+
+run() {  # <label> <model> <dtype>
+  local log="$OUT/$1.log"
+  "$IMP" eval --model-path "$2" --question-file "$DATA/eval/questions.jsonl" --image-folder "$DATA/images" \
+    --answers-file "$OUT/$1.jsonl" --conv-mode phi2 --temperature 0 --max_new_tokens 8 --batch-size 8 \
+    --dtype "$3" --device cpu >"$log" 2>&1
+  "$IMP" forward --model "$2" --inputs "$OUT/inputs.safetensors" --output "$OUT/$1.logits.safetensors" --dtype "$3" 2>/dev/null
+}
+run fp32 "$MERGED" float32
+run bf16 "$MERGED" bfloat16
+run int8 "$OUT/int8" float32
+run int4 "$OUT/int4" float32
+
+size() { du -b "$1" | cut -f1; }
+weights() { du -bc "$1"/*.safetensors | tail -1 | cut -f1; }
+echo
+printf "%-10s %12s %10s %9s %10s %10s %10s\n" model "weights MB" "tokens/s" accuracy "answers=fp32" "KL vs fp32" "top1=fp32"
+for m in fp32 bf16 int8 int4; do
+  case $m in fp32|bf16) dir=$MERGED ;; *) dir=$OUT/$m ;; esac
+  mb=$(awk "BEGIN{printf \"%.2f\", $(weights "$dir")/1e6 * ($([ "$m" = bf16 ] && echo 0.5 || echo 1))}")
+  tps=$(grep -o '[0-9.]* generated tokens/s' "$OUT/$m.log" | cut -d' ' -f1)
+  acc=$("$IMP" demo-score --answers "$OUT/$m.jsonl" --gt "$DATA/eval/answers_gt.jsonl" --json |
+        "$PY" -c "import json,sys; print('%.1f%%' % (100*json.load(sys.stdin)['overall']['accuracy']))")
+  same=$("$PY" -c "
+import json
+a = {json.loads(l)['question_id']: json.loads(l)['text'] for l in open('$OUT/fp32.jsonl')}
+b = {json.loads(l)['question_id']: json.loads(l)['text'] for l in open('$OUT/$m.jsonl')}
+print('%.1f%%' % (100 * sum(a[k] == b.get(k) for k in a) / len(a)))")
+  q=$("$PY" "$REPO/bench/quant_quality.py" compare "$OUT/fp32.logits.safetensors" "$OUT/$m.logits.safetensors")
+  kl=$(echo "$q" | "$PY" -c "import json,sys; print('%.2e' % json.load(sys.stdin)['kl_mean'])")
+  top1=$(echo "$q" | "$PY" -c "import json,sys; print('%.1f%%' % (100*json.load(sys.stdin)['top1_agreement']))")
+  printf "%-10s %12s %10s %9s %10s %10s %10s\n" "$m" "$mb" "$tps" "$acc" "$same" "$kl" "$top1"
+done
+echo
+echo "GGUF files (decoder + tokenizer; the demo's vision part is not in them):"
+for t in f16 q8_0 q4_0; do printf "  %-6s %8.2f MB\n" "$t" "$(awk "BEGIN{print $(size "$OUT/demo-$t.gguf")/1e6}")"; done
+echo "(weights MB of bf16: the fp32 checkpoint's tensors at 2 bytes each; tokens/s: imp eval's generated tokens/s"
+echo " at batch 8, greedy, 8 new tokens, incl. the image encoder and prefill)"

@@ -1,0 +1,19 @@
+// Encoding float rows into ggml's tensor types, bit-exact with ggml's reference quantizers (and PyPI
+// gguf.quants): F16 (round to nearest even), Q8_0 (blocks of 32: f16 d = max|x|/127, int8 round(x/d)),
+// Q4_0 (blocks of 32: f16 d = x_maxabs / -8, nibbles trunc(x/d + 8.5) clamped to 15, byte j = q[j] | q[j+16] << 4).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "imp/export/gguf_writer.h"
+
+namespace imp::gguf {
+
+uint16_t f32_to_f16(float f);
+float f16_to_f32(uint16_t h);
+// n values (a multiple of 32 for the block types) -> the type's bytes.
+std::vector<uint8_t> encode(const float* x, size_t n, TensorType type);
+size_t block_size(TensorType t);  // values per block: 1 for F32/F16, 32 for Q8_0/Q4_0
+
+}  // namespace imp::gguf

@@ -1,0 +1,16 @@
+// The tokenizer of a model directory as GGUF metadata (tokenizer.ggml.*), the way llama.cpp's converter
+// writes it: GPT-2 byte-level BPE (model "gpt2": tokens, token types, merges; Phi-2, Qwen) or a
+// SentencePiece-style BPE with byte fallback (model "llama": tokens, scores, token types; Phi-3). Read from
+// tokenizer.json and tokenizer_config.json; ids the tokenizer lacks up to vocab_size become "[PADn]".
+#pragma once
+
+#include <string>
+
+#include "imp/export/gguf_writer.h"
+#include "imp/models/config.h"
+
+namespace imp::gguf {
+
+void add_tokenizer(Writer& w, const std::string& model_dir, const TextConfig& c);
+
+}  // namespace imp::gguf

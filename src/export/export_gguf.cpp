@@ -1,0 +1,81 @@
+// `imp export gguf`; see imp/export/export_gguf.h.
+#include "imp/export/export_gguf.h"
+
+#include <filesystem>
+
+#include "imp/core/error.h"
+#include "imp/core/fs.h"
+#include "imp/export/arch_map.h"
+#include "imp/export/ggml_quants.h"
+#include "imp/export/tokenizer_meta.h"
+#include "imp/io/state_dict.h"
+
+namespace imp::gguf {
+namespace {
+
+struct TypeInfo {
+  TensorType tensor;
+  FileType file;
+};
+
+TypeInfo parse_type(const std::string& s) {
+  if (s == "f32") return {TensorType::F32, FileType::all_f32};
+  if (s == "f16") return {TensorType::F16, FileType::mostly_f16};
+  if (s == "q8_0") return {TensorType::Q8_0, FileType::mostly_q8_0};
+  if (s == "q4_0") return {TensorType::Q4_0, FileType::mostly_q4_0};
+  throw Error(str("--type ", quote(s), " is not supported; use f32, f16, q8_0 or q4_0"), ErrorKind::usage);
+}
+
+bool has_prefix(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+}  // namespace
+
+ExportReport export_gguf(const ExportOptions& o) {
+  const TypeInfo type = parse_type(o.type);
+  IMP_CHECK_KIND(is_directory(o.model), ErrorKind::io, "--model ", o.model, " is not a directory");
+  IMP_CHECK_KIND(!o.output.empty(), ErrorKind::usage, "--output is required");
+  const ModelConfig mc = ModelConfig::load(o.model);
+  IMP_CHECK_KIND(mc.kind != ModelKind::vision, ErrorKind::usage, o.model,
+                 " is a vision tower; imp export gguf writes the decoder of an Imp or decoder-only model");
+  IMP_CHECK_KIND(!mc.raw.contains("quantization_config"), ErrorKind::usage, o.model,
+                 " is quantized by imp quantize; export the full-precision directory (GGUF has its own q8_0/q4_0)");
+  const TextConfig& c = mc.text;
+  IMP_CHECK_KIND(c.rope_scaling.long_factor.empty(), ErrorKind::usage, o.model, ": rope_scaling ",
+                 quote(c.rope_scaling.type), " (long-context factors) is not exported yet");
+  const ArchMap& map = arch_map(c.arch);
+
+  Writer w;
+  w.set("general.architecture", std::string(map.arch));
+  w.set("general.name", std::filesystem::path(o.model).lexically_normal().filename().string());
+  w.set("general.file_type", static_cast<uint32_t>(type.file));
+  if (type.tensor == TensorType::Q8_0 || type.tensor == TensorType::Q4_0) w.set("general.quantization_version", uint32_t{2});
+  map.hparams(w, c);
+  add_tokenizer(w, o.model, c);
+
+  ExportReport r;
+  r.arch = map.arch;
+  const StateDict sd = load_model_dir(o.model);
+  for (const auto& [name, t] : sd) {
+    const std::string g = gguf_tensor_name(map, name);
+    if (g.empty()) {
+      IMP_CHECK(has_prefix(name, "model.vision_tower.") || has_prefix(name, "model.mm_projector."), o.model,
+                ": tensor ", quote(name), " has no GGUF name for ", map.arch);
+      ++r.skipped;
+      continue;
+    }
+    if (c.tie_word_embeddings && name == "lm_head.weight") continue;  // llama.cpp uses token_embd
+    IMP_CHECK(t.is_floating_point() && (t.dim() == 1 || t.dim() == 2), o.model, ": ", name,
+              " must be a 1-d or 2-d float tensor, got ", c10::toString(t.scalar_type()), " ", t.sizes());
+    TensorType tt = t.dim() == 1 ? TensorType::F32 : type.tensor;
+    if (t.size(-1) % static_cast<int64_t>(block_size(tt)) != 0) tt = TensorType::F16;  // rows not in whole blocks
+    const auto f = t.to(torch::kFloat32).contiguous();
+    auto bytes = encode(f.data_ptr<float>(), static_cast<size_t>(f.numel()), tt);
+    r.bytes += bytes.size();
+    w.add_tensor(g, t.sizes().vec(), tt, std::move(bytes));
+    ++r.tensors;
+  }
+  w.write(o.output);
+  return r;
+}
+
+}  // namespace imp::gguf

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# imp export gguf, checked with llama.cpp's PyPI `gguf` reader (tests/export/gguf_check.py): every type on the
+# tiny Phi-2, Qwen2 and Phi-3 Imp fixtures and on a demo-shaped Phi-2 (configs/models/demo-phi2.json, random
+# weights, the demo's tokenizer); the file parses, metadata and tokenizer match, tensors dequantize to the
+# source within each format's error. Plus the refusals: bad --type, a vision tower, a quantized directory.
+#
+#   tests/export/gguf_test.sh <repository root> <imp binary>
+set -uo pipefail
+REPO=$(cd "${1:?usage: gguf_test.sh <repository root> <imp binary>}" && pwd)
+IMP=${2:?imp binary}
+PY="$REPO/.venv-gguf/bin/python"
+if ! "$PY" -c 'import gguf, numpy' 2>/dev/null; then
+  echo "FAIL: $PY cannot import gguf; run scripts/setup.sh (it creates .venv-gguf)"
+  exit 1
+fi
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+FAILS=0
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+
+"$IMP" create-model --config "$REPO/configs/models/demo-phi2.json" --tokenizer "$REPO/tests/data/tokenizers/phi2" \
+  --output "$TMP/demo-phi2" --seed 0 >/dev/null || fail "create-model demo-phi2"
+MODELS=("$REPO/tests/data/models/gen_phi2" "$REPO/tests/data/models/gen_qwen2" "$REPO/tests/data/models/gen_phi3" "$TMP/demo-phi2")
+for model in "${MODELS[@]}"; do
+  for type in f32 f16 q8_0 q4_0; do
+    out="$TMP/$(basename "$model")-$type.gguf"
+    if ! "$IMP" export gguf --model "$model" --output "$out" --type "$type" >"$TMP/log" 2>&1; then
+      fail "export $model $type: $(cat "$TMP/log")"
+      continue
+    fi
+    "$PY" "$REPO/tests/export/gguf_check.py" "$model" "$out" "$type" || fail "gguf check $model $type"
+  done
+done
+
+expect_code() {  # <code> <needle> <args...>
+  local code=$1 needle=$2
+  shift 2
+  local out rc
+  out=$("$IMP" "$@" 2>&1)
+  rc=$?
+  [ "$rc" = "$code" ] || fail "imp $* exited $rc, expected $code: $out"
+  case "$out" in *"$needle"*) ;; *) fail "imp $*: no '$needle' in: $out" ;; esac
+}
+expect_code 2 "q5_k" export gguf --model "$REPO/tests/data/models/gen_phi2" --output "$TMP/x.gguf" --type q5_k
+expect_code 2 "vision tower" export gguf --model "$REPO/tests/data/models/siglip" --output "$TMP/x.gguf"
+"$IMP" quantize --model "$REPO/tests/data/models/gen_phi2" --output "$TMP/q8" --bits 8 >/dev/null || fail "quantize"
+expect_code 2 "full-precision" export gguf --model "$TMP/q8" --output "$TMP/x.gguf"
+expect_code 4 "cannot create" export gguf --model "$REPO/tests/data/models/gen_phi2" --output "$TMP/no/such/dir/x.gguf"
+[ ! -e "$TMP/x.gguf" ] || fail "a refused export left $TMP/x.gguf"
+ls "$TMP"/no 2>/dev/null && fail "left files behind"
+
+[ "$FAILS" = 0 ] && echo "gguf_test: all passed" || echo "gguf_test: $FAILS failures"
+exit $((FAILS > 0))
