@@ -17,7 +17,7 @@ One timed optimizer step = zero_grad + --grad-accum x (forward + loss/grad_accum
 clip_grad_norm_(trainable, 1.0) + torch.optim.AdamW.step (foreach=False, as LibTorch's per-parameter loop).
 --dtype bfloat16 runs the forward under torch.autocast(bfloat16) (CPU or CUDA; what HF Trainer's --bf16 does);
 --base-dtype bfloat16 also stores the frozen decoder and tower in bf16 first, as Imp's train.py does
-(model.to(torch.bfloat16) before get_peft_model; PEFT keeps the adapters in fp32, the projector is fp32).
+(model.to(torch.bfloat16) before get_peft_model; PEFT >= 0.12 keeps the adapters in fp32, the projector is fp32).
 Prints one JSON line: tokens_per_s, samples_per_s, step_ms, peak_rss_mb (MiB), ...
 """
 import argparse
@@ -112,6 +112,24 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB -> MiB
 
 
+def reset_peak_rss():
+    """Linux: restart the VmHWM high-water mark (clear_refs 5), so training is measured without model building."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def vm_hwm_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return -1.0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", default="phi2", choices=["phi2", "qwen2", "phi3"])
@@ -190,6 +208,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
 
+    hwm_reset = reset_peak_rss()
     for _ in range(o.warmup):
         step()
     sync()
@@ -209,7 +228,8 @@ def main():
         "params": sum(q.numel() for q in model.parameters()), "trainable_params": sum(q.numel() for q in trainable),
         "tokens_per_step": tokens, "samples_per_step": samples, "iters": o.iters, "warmup": o.warmup,
         "step_ms": step_s * 1e3, "tokens_per_s": tokens / step_s, "samples_per_s": samples / step_s,
-        "peak_rss_mb": peak_rss_mb(), "last_loss": losses[-1],
+        "peak_rss_mb": peak_rss_mb(), "train_peak_rss_mb": vm_hwm_mb() if hwm_reset else None,
+        "last_loss": losses[-1],
         "torch": torch.__version__,
     }
     if device.type == "cuda":

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 
@@ -44,6 +45,19 @@ double peak_rss_mib() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// Linux: restarts the VmHWM high-water mark (clear_refs 5), so training is measured without model building.
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  return static_cast<bool>(f << "5" << std::flush);
+}
+
+double vm_hwm_mib() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return -1;
 }
 
 template <typename F>
@@ -254,6 +268,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   train::StepShape reference_shape = shape;  // the work of full logits (what the Python side computes)
   if (o.logits_chunk > 0) shape.scored = labelled;
   double last_loss = 0;
+  const bool hwm_reset = reset_peak_rss();
   const double step_s = time_it(o.warmup, o.iters, dev, [&] {
     opt.zero_grad();
     double total = 0;
@@ -284,11 +299,13 @@ int run_bench_train(const BenchTrainOptions& o) {
             {"vision_layers", o.vision_layers}, {"batch", o.batch}, {"seq", o.seq}, {"image", o.image},
             {"grad_accum", o.grad_accum}, {"dtype", o.dtype}, {"base_dtype", o.base_dtype},
             {"mix", o.mix.substr(o.mix.rfind('/') + 1)}, {"logits_chunk", o.logits_chunk},
+            {"attn_implementation", model.lm->attention_impl == nn::AttentionImpl::sdpa ? "sdpa" : "eager"},
             {"gradient_checkpointing", o.gradient_checkpointing},
             {"device", dev.str()}, {"threads", torch::get_num_threads()}, {"params", n_params},
             {"trainable_params", n_trainable}, {"tokens_per_step", tokens}, {"samples_per_step", samples},
             {"iters", o.iters}, {"warmup", o.warmup}, {"step_ms", step_s * 1e3}, {"tokens_per_s", tokens / step_s},
-            {"samples_per_s", samples / step_s}, {"peak_rss_mb", peak_rss_mib()}, {"last_loss", last_loss},
+            {"samples_per_s", samples / step_s}, {"peak_rss_mb", peak_rss_mib()},
+            {"train_peak_rss_mb", hwm_reset ? Json(vm_hwm_mib()) : Json(nullptr)}, {"last_loss", last_loss},
             {"torch", compat::torch_version()}};
   if (o.lora_r && o.mode == "lora") r["lora_r"] = o.lora_r;
   // MFU / HFU (include/imp/train/flops.h): useful FLOPs (and with recomputation) over the device's dense peak.

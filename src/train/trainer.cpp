@@ -404,6 +404,7 @@ class Trainer {
                 static_cast<double>(total_steps_ - progress_.global_step);
       // MFU of this rank's work (ranks do the same work on the same devices); include/imp/train/flops.h.
       const auto peak = peak_flops(device_, a_.fp16 ? torch::kHalf : a_.bf16 ? torch::kBFloat16 : torch::kFloat32);
+      if (a_.logits_chunk_size > 0) shape.scored = static_cast<int64_t>(counters[1].item<double>());  // this rank's
       if (peak.flops_per_s > 0)
         m.mfu = train_step_flops(tm_.model->root(), tm_.model->config(), shape, a_.gradient_checkpointing).model /
                 step_s / peak.flops_per_s;

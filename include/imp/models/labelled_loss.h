@@ -1,6 +1,6 @@
 // Next-token cross-entropy computed only where there is a label: the final hidden states of the labelled
 // positions are gathered first, then projected through lm_head and scored in chunks of rows, so no
-// [tokens, vocab] logits tensor is ever built (docs/training.md "Speed levers").
+// [tokens, vocab] logits tensor is ever built (docs/training-flags.md, `logits_chunk_size`).
 #pragma once
 
 #include <torch/torch.h>
