@@ -44,7 +44,9 @@ class VisionTower(nn.Module):
         cfg = SiglipVisionConfig(hidden_size=1152, intermediate_size=4304, num_hidden_layers=layers,
                                  num_attention_heads=16, image_size=384, patch_size=14, layer_norm_eps=1e-6,
                                  hidden_act="gelu_pytorch_tanh", attention_dropout=0.0)
-        vm = SiglipVisionModel(cfg).vision_model
+        cfg._attn_implementation = "eager"  # as the decoder (transformers 5 defaults to sdpa)
+        vm = SiglipVisionModel(cfg)
+        vm = getattr(vm, "vision_model", vm)  # transformers 5 flattened SiglipVisionModel
         self.config = cfg
         self.embeddings = vm.embeddings  # post_layernorm and head are dropped, never built into this module
         self.encoder = vm.encoder

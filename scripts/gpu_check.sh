@@ -2,7 +2,7 @@
 # One-shot GPU check for a machine with NVIDIA GPUs, a Python with torch 2.x + CUDA, CMake, ninja and nvcc,
 # and nothing else (no apt, no internet). Builds imp against that torch, runs the CUDA tests (ctest -L gpu),
 # benchmarks a training step and generation against the Python stack where it is installed, and writes one
-# Markdown report (default bench/results/gpu_check-<date>-<gpu>.md; commit it). Aims at under 8 minutes on
+# Markdown report (default bench/results/gpu_check-<date>-<gpu>.md; commit it). Aims at under 12 minutes on
 # one H100/H200-class GPU.
 #
 # What the build needs besides torch travels with the checkout: on a Debian machine run
@@ -167,6 +167,14 @@ if ((bench)); then
       add "### Training step: imp bench train vs bench/train_bench.py (HF transformers + PEFT)"
       add ""
       add "$(cat "$logs/bench_train.log")"
+    fi
+    # Imp's stage-2 recipe at full depth (bench/README.md "imp-stage2"); CUDA only (hours on a CPU).
+    if [ "$cuda_ok" = 1 ] && step bench_train_stage2 600 env IMP_BIN="$build/src/imp" IMP_BENCH_PYTHON="$py" \
+        IMP_BENCH_DEVICE=cuda bench/run_train_bench.sh --preset imp-stage2 && ((!dry)); then
+      add ""
+      add "### Training step, --preset imp-stage2 (Phi-2 x32, SigLIP x26, LoRA r256, bf16 base, length mix)"
+      add ""
+      add "$(cat "$logs/bench_train_stage2.log")"
     fi
     if step bench_generate 240 env PYTHON="$py" IMP="$build/src/imp" DECODE=hf-generate "${gen_env[@]}" \
       bench/run_eval_bench.sh && ((!dry)); then

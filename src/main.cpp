@@ -114,6 +114,11 @@ int main(int argc, char** argv_in) {
       ->capture_default_str();
   c_bt->add_option("--lr", btrain.lr, "AdamW learning rate")->capture_default_str();
   c_bt->add_option("--dtype", btrain.dtype, "float32 | bfloat16 (autocast)")->capture_default_str();
+  c_bt->add_option("--base-dtype", btrain.base_dtype, "frozen weights: float32 | bfloat16 | float16")
+      ->capture_default_str();
+  c_bt->add_option("--mix", btrain.mix, "length mix JSON (bench/data/llava665k_mix.json) instead of --seq/--image");
+  c_bt->add_option("--logits-chunk", btrain.logits_chunk, "lm_head + loss on labelled rows, this many at once; "
+                   "0: full logits")->capture_default_str();
   c_bt->add_option("--device", btrain.device, "cpu | cuda")->capture_default_str();
   c_bt->add_option("--attn-implementation", btrain.attn_implementation, "eager | sdpa | auto")->capture_default_str();
   c_bt->add_option("--warmup", btrain.warmup, "untimed steps")->capture_default_str();

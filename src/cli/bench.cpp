@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 
@@ -14,6 +15,7 @@
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
 #include "imp/models/imp_model.h"
+#include "imp/models/labelled_loss.h"
 #include "imp/models/lora.h"
 #include "imp/nn/autocast.h"
 #include "imp/nn/layers.h"
@@ -43,6 +45,19 @@ double peak_rss_mib() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// Linux: restarts the VmHWM high-water mark (clear_refs 5), so training is measured without model building.
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  return static_cast<bool>(f << "5" << std::flush);
+}
+
+double vm_hwm_mib() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return -1;
 }
 
 template <typename F>
@@ -80,6 +95,55 @@ ImpInputs bench_inputs(ImpModel& model, int batch, int seq, bool image, const to
   }
   in.input_ids = in.input_ids.to(dev);
   in.labels = in.input_ids.clone();
+  return in;
+}
+
+// A length mix (bench/data/llava665k_mix.json): per sample its text length (the <image> placeholder counted
+// as one token), labelled answer length (at the end) and whether it has an image.
+struct MixSample {
+  bool image = false;
+  int64_t text = 0, answer = 0;
+};
+
+std::vector<MixSample> load_mix(const std::string& path) {
+  const Json j = read_json_file(path);
+  IMP_CHECK_KIND(j.is_object() && j.contains("samples") && j.at("samples").is_array() && !j.at("samples").empty(),
+                 ErrorKind::usage, path, ": expected {\"samples\": [{\"image\", \"text_tokens\", \"answer_tokens\"}, ...]}");
+  std::vector<MixSample> out;
+  for (const auto& x : j.at("samples")) {
+    MixSample m{x.at("image").get<bool>(), x.at("text_tokens").get<int64_t>(), x.at("answer_tokens").get<int64_t>()};
+    IMP_CHECK_KIND(m.text >= 3 && m.answer >= 1 && m.answer <= m.text - 2, ErrorKind::usage, path,
+                   ": need 1 <= answer_tokens <= text_tokens - 2, got ", x.dump());
+    out.push_back(m);
+  }
+  return out;
+}
+
+// One right-padded micro-batch of mix samples: random ids, <image> at token 1 of image samples, labels on
+// the answer only (train_bench.py's mix_micro_batch draws the same shapes).
+ImpInputs mix_inputs(ImpModel& model, const std::vector<MixSample>& samples, const torch::Device& dev) {
+  const auto& t = model.config().text;
+  const auto& v = model.config().vision;
+  int64_t longest = 0, images = 0;
+  for (const auto& m : samples) longest = std::max(longest, m.text), images += m.image;
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  const int64_t b = static_cast<int64_t>(samples.size());
+  ImpInputs in;
+  in.input_ids = torch::zeros({b, longest}, i64);
+  in.attention_mask = torch::zeros({b, longest}, i64);
+  in.labels = torch::full({b, longest}, kIgnoreIndex, i64);
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& m = samples[i];
+    auto ids = torch::randint(0, t.vocab_size, {m.text}, i64);
+    in.labels[i].slice(0, m.text - m.answer, m.text).copy_(ids.slice(0, m.text - m.answer));
+    if (m.image) ids[1] = kImageTokenIndex;
+    in.input_ids[i].slice(0, 0, m.text).copy_(ids);
+    in.attention_mask[i].slice(0, 0, m.text).fill_(1);
+  }
+  if (images) in.pixel_values = torch::randn({images, 3, v.image_size, v.image_size}).to(dev);
+  in.input_ids = in.input_ids.to(dev);
+  in.attention_mask = in.attention_mask.to(dev);
+  in.labels = in.labels.to(dev);
   return in;
 }
 
@@ -137,7 +201,12 @@ int run_bench_train(const BenchTrainOptions& o) {
   IMP_CHECK_KIND(o.mode == "lora" || o.mode == "projector" || o.mode == "full", ErrorKind::usage,
                  "bench train: --mode must be lora, projector or full");
   IMP_CHECK_KIND(o.dtype == "float32" || o.dtype == "bfloat16", ErrorKind::usage,
-                 "bench train: --dtype float32 (fp32 weights) or bfloat16 (fp32 weights + bf16 autocast)");
+                 "bench train: --dtype float32 (no autocast) or bfloat16 (bf16 autocast)");
+  IMP_CHECK_KIND(o.base_dtype == "float32" || o.base_dtype == "bfloat16" || o.base_dtype == "float16",
+                 ErrorKind::usage, "bench train: --base-dtype must be float32, bfloat16 or float16");
+  IMP_CHECK_KIND(o.base_dtype == "float32" || o.dtype == "bfloat16", ErrorKind::usage,
+                 "bench train: a half-precision --base-dtype needs --dtype bfloat16 (autocast), as training does");
+  IMP_CHECK_KIND(o.logits_chunk >= 0, ErrorKind::usage, "bench train: --logits-chunk must be >= 0");
   if (o.threads > 0) torch::set_num_threads(o.threads);
   const auto dev = parse_device(o.device);
   auto model_ptr = bench_model(o.arch, o.layers, o.vision_layers);
@@ -163,18 +232,43 @@ int run_bench_train(const BenchTrainOptions& o) {
     trainable.push_back({n, item.value(), 0});
     params.push_back(item.value());
   }
+  if (o.base_dtype != "float32") train::cast_frozen_weights(root, parse_dtype(o.base_dtype));
   train::AdamW opt(trainable, {{"all", o.lr, 0.0}});
   root.train();
 
   std::vector<ImpInputs> micro;
-  for (int k = 0; k < o.grad_accum; ++k) micro.push_back(bench_inputs(model, o.batch, o.seq, o.image, dev, torch::kFloat32));
   const int64_t patches = model.config().vision.num_patches();
   const int64_t samples = static_cast<int64_t>(o.batch) * o.grad_accum;
-  train::StepShape shape;  // the rows of one step: tokens per step and the FLOP count
-  for (const auto& in : micro)
-    shape.add_rows(o.batch, o.image ? o.seq - 1 + patches : o.seq, in.pixel_values.defined() ? in.pixel_values.size(0) : 0);
-  const int64_t tokens = shape.positions;
+  train::StepShape shape;  // the rows of one step: the FLOP count
+  int64_t tokens = 0;      // unpadded positions (what both sides count as throughput)
+  int64_t labelled = 0;
+  if (!o.mix.empty()) {
+    const auto mix = load_mix(o.mix);
+    for (int k = 0; k < o.grad_accum; ++k) {
+      std::vector<MixSample> chosen;
+      int64_t longest = 0;
+      for (int i = 0; i < o.batch; ++i) {
+        const auto& m = mix[(static_cast<size_t>(k) * o.batch + i) % mix.size()];
+        chosen.push_back(m);
+        tokens += m.text + (m.image ? patches - 1 : 0);
+        labelled += m.answer;
+        longest = std::max(longest, m.text + (m.image ? patches - 1 : 0));
+      }
+      micro.push_back(mix_inputs(model, chosen, dev));
+      shape.add_rows(o.batch, longest, micro.back().pixel_values.defined() ? micro.back().pixel_values.size(0) : 0);
+    }
+  } else {
+    for (int k = 0; k < o.grad_accum; ++k) {
+      micro.push_back(bench_inputs(model, o.batch, o.seq, o.image, dev, torch::kFloat32));
+      shape.add_rows(o.batch, o.image ? o.seq - 1 + patches : o.seq, o.image ? o.batch : 0);
+      labelled += o.batch * (o.seq - (o.image ? 2 : 1));  // labels = ids shifted; the image rows ignored
+    }
+    tokens = shape.positions;
+  }
+  train::StepShape reference_shape = shape;  // the work of full logits (what the Python side computes)
+  if (o.logits_chunk > 0) shape.scored = labelled;
   double last_loss = 0;
+  const bool hwm_reset = reset_peak_rss();
   const double step_s = time_it(o.warmup, o.iters, dev, [&] {
     opt.zero_grad();
     double total = 0;
@@ -182,7 +276,14 @@ int run_bench_train(const BenchTrainOptions& o) {
       torch::Tensor loss;
       {
         nn::AutocastGuard autocast(o.dtype == "bfloat16", dev.type(), torch::kBFloat16);
-        loss = model.forward(in).loss / o.grad_accum;
+        if (o.logits_chunk > 0) {  // the trainer's --logits_chunk_size path; mean over labels as HF
+          in.compute_logits = false;
+          auto out = model.forward(in);
+          const auto n = out.labels.slice(1, 1).ne(kIgnoreIndex).sum();
+          loss = labelled_loss_sum(*model.lm, out.hidden, out.labels, o.logits_chunk) / n / o.grad_accum;
+        } else {
+          loss = model.forward(in).loss / o.grad_accum;
+        }
       }
       loss.backward();
       total += loss.item<double>();
@@ -196,11 +297,15 @@ int run_bench_train(const BenchTrainOptions& o) {
   for (const auto& p : params) n_trainable += p.numel();
   Json r = {{"impl", "imp"}, {"arch", o.arch}, {"mode", o.mode}, {"layers", o.layers},
             {"vision_layers", o.vision_layers}, {"batch", o.batch}, {"seq", o.seq}, {"image", o.image},
-            {"grad_accum", o.grad_accum}, {"dtype", o.dtype}, {"gradient_checkpointing", o.gradient_checkpointing},
+            {"grad_accum", o.grad_accum}, {"dtype", o.dtype}, {"base_dtype", o.base_dtype},
+            {"mix", o.mix.substr(o.mix.rfind('/') + 1)}, {"logits_chunk", o.logits_chunk},
+            {"attn_implementation", model.lm->attention_impl == nn::AttentionImpl::sdpa ? "sdpa" : "eager"},
+            {"gradient_checkpointing", o.gradient_checkpointing},
             {"device", dev.str()}, {"threads", torch::get_num_threads()}, {"params", n_params},
             {"trainable_params", n_trainable}, {"tokens_per_step", tokens}, {"samples_per_step", samples},
             {"iters", o.iters}, {"warmup", o.warmup}, {"step_ms", step_s * 1e3}, {"tokens_per_s", tokens / step_s},
-            {"samples_per_s", samples / step_s}, {"peak_rss_mb", peak_rss_mib()}, {"last_loss", last_loss},
+            {"samples_per_s", samples / step_s}, {"peak_rss_mb", peak_rss_mib()},
+            {"train_peak_rss_mb", hwm_reset ? Json(vm_hwm_mib()) : Json(nullptr)}, {"last_loss", last_loss},
             {"torch", compat::torch_version()}};
   if (o.lora_r && o.mode == "lora") r["lora_r"] = o.lora_r;
   // MFU / HFU (include/imp/train/flops.h): useful FLOPs (and with recomputation) over the device's dense peak.
@@ -208,6 +313,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   const auto peak = train::peak_flops(dev, o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
   if (dev.is_cuda()) r["peak_cuda_mb"] = cuda_peak_allocated_mib(dev.has_index() ? dev.index() : 0);
   r["step_tflop"] = flops.model / 1e12;
+  r["reference_step_tflop"] = train::train_step_flops(root, model.config(), reference_shape, o.gradient_checkpointing).model / 1e12;
   r["achieved_tflop_per_s"] = flops.model / step_s / 1e12;
   r["peak_source"] = peak.source;
   if (peak.flops_per_s > 0) {

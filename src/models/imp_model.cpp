@@ -1,6 +1,9 @@
 // ImpModel: assembly, checkpoint loading (with the one prefix-rename table) and the image splice.
 #include "imp/models/imp_model.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
@@ -122,7 +125,16 @@ std::unique_ptr<ImpModel> ImpModel::from_parts(const Json& config, const std::st
 
 std::pair<torch::Tensor, torch::Tensor> ImpModel::encode_images(const torch::Tensor& pixels) {
   IMP_CHECK(vision, "this model has no vision tower; pixel_values cannot be used");
-  auto features = vision->forward(pixels.to(device(), dtype()));
+  // The tower's own dtype: a training run may keep the frozen tower in half precision beside an fp32
+  // projector. A frozen tower runs without autograd (nothing in it trains and the pixels need no grad).
+  const auto params = vision->parameters();
+  const bool frozen = std::none_of(params.begin(), params.end(), [](const torch::Tensor& p) { return p.requires_grad(); });
+  torch::Tensor features;
+  {
+    std::optional<torch::NoGradGuard> no_grad;
+    if (frozen) no_grad.emplace();
+    features = vision->forward(pixels.to(device(), params.front().scalar_type()));
+  }
   torch::Tensor embeds = projector ? projector->forward(features) : torch::Tensor();
   return {features, embeds};
 }
@@ -232,12 +244,14 @@ ImpOutputs ImpModel::forward(const ImpInputs& in) {
     s.position_ids = torch::arange(ids.size(1), ids.options()).unsqueeze(0).repeat({ids.size(0), 1});
   }
   auto hidden = lm->forward_hidden(s.embeds, s.attention_mask, s.position_ids);
-  out.logits = lm->logits(hidden);
   out.attention_mask = s.attention_mask;
-  if (labels.defined()) {
-    out.labels = s.labels;
-    if (in.compute_loss) out.loss = causal_lm_loss(out.logits, s.labels);
+  if (labels.defined()) out.labels = s.labels;
+  if (!in.compute_logits) {
+    out.hidden = hidden;
+    return out;
   }
+  out.logits = lm->logits(hidden);
+  if (labels.defined() && in.compute_loss) out.loss = causal_lm_loss(out.logits, s.labels);
   return out;
 }
 

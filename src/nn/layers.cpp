@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "imp/nn/autocast.h"
+
 namespace imp::nn {
 
 namespace {
@@ -48,7 +50,9 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   }
   auto y = torch::linear(x, weight, bias);  // at::linear, as Python F.linear (the C++ functional adds the bias separately)
   if (!has_lora()) return y;
-  auto h = x.to(lora_A->weight.scalar_type());
+  // Under autocast the LoRA matmuls cast their input themselves: no fp32 copy of a half-precision x.
+  const auto autocast = AutocastState::current();
+  auto h = (x.is_cuda() ? autocast.cuda : autocast.cpu) ? x : x.to(lora_A->weight.scalar_type());
   if (dropout_ > 0.0 && is_training()) h = torch::dropout(h, dropout_, /*train=*/true);
   return y + lora_B(lora_A(h)) * scaling_;
 }

@@ -49,7 +49,9 @@ StepFlops train_step_flops(torch::nn::Module& root, const ModelConfig& cfg, cons
     const std::string& path = item.key();
     const bool tower = starts_with(path, "model.vision_tower."), projector = starts_with(path, "model.mm_projector.");
     if (path.find(".lora_") != std::string::npos) continue;  // counted with their base layer
-    const double rows = tower || projector ? patches : tokens;
+    const double rows = tower || projector ? patches
+                        : path == "lm_head" && shape.scored >= 0 ? static_cast<double>(shape.scored)
+                                                                  : tokens;
     const bool flows = tower ? tower_flows : (projector ? tower_flows : decoder_flows);
     double f = 0, b = 0;
     linear_flops(static_cast<double>(lin->weight.numel()), lin->weight.requires_grad(), flows, f, b);

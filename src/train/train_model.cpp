@@ -185,6 +185,11 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
   }
   IMP_CHECK_KIND(!tm.trainable.empty(), ErrorKind::usage, "nothing to train (the projector is frozen and the stage "
                  "trains nothing else)");
+  // Half-precision frozen base (what Imp's train.py does with model.to(bf16/fp16)): the weights nothing trains
+  // are stored in the autocast dtype; LoRA, projector and AdamW state stay fp32. Merge and save stay exact:
+  // these stages save only the fp32 trainables, and imp merge reads the base from disk.
+  if ((a.bf16 || a.fp16) && a.half_base && stage != Stage::finetune)
+    cast_frozen_weights(root, a.fp16 ? torch::kHalf : torch::kBFloat16);
 
   // LLaVATrainer.create_optimizer: decay unless a norm parameter or a bias; the projector at
   // mm_projector_lr when given. Empty groups are dropped.
@@ -209,6 +214,12 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
   }
   for (auto& p : tm.trainable) p.group = remap[p.group];
   return tm;
+}
+
+void cast_frozen_weights(torch::nn::Module& root, torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : root.parameters())
+    if (!p.requires_grad() && p.is_floating_point()) p.set_data(p.to(dtype));
 }
 
 StateDict trainable_state(const TrainModel& tm) {

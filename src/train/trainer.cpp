@@ -20,6 +20,7 @@
 #include "imp/dist/launch_env.h"
 #include "imp/dist/process_group.h"
 #include "imp/io/state_dict.h"
+#include "imp/models/labelled_loss.h"
 #include "imp/nn/autocast.h"
 #include "imp/text/tokenizer.h"
 #include "imp/train/checkpoint.h"
@@ -314,16 +315,21 @@ class Trainer {
       in.labels = batch.labels.to(device_);
       if (batch.pixel_values.defined()) in.pixel_values = batch.pixel_values.to(device_);
       in.compute_loss = false;
+      in.compute_logits = a_.logits_chunk_size == 0;
       torch::Tensor token_loss;
       {
         nn::AutocastGuard autocast(a_.bf16 || a_.fp16, device_.type(), a_.fp16 ? torch::kHalf : torch::kBFloat16);
         auto out = tm_.model->forward(in);
-        const int64_t vocab = out.logits.size(-1);
-        auto logits = out.logits.slice(1, 0, -1).reshape({-1, vocab}).to(torch::kFloat32);
         auto labels = out.labels.slice(1, 1).reshape({-1});
-        token_loss = torch::nn::functional::cross_entropy(
-            logits, labels,
-            torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kSum));
+        if (in.compute_logits) {  // the reference path: logits for every position
+          const int64_t vocab = out.logits.size(-1);
+          auto logits = out.logits.slice(1, 0, -1).reshape({-1, vocab}).to(torch::kFloat32);
+          token_loss = torch::nn::functional::cross_entropy(
+              logits, labels,
+              torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kSum));
+        } else {
+          token_loss = labelled_loss_sum(*tm_.model->lm, out.hidden, out.labels, a_.logits_chunk_size);
+        }
         counters += torch::stack({token_loss.detach().to(torch::kFloat64), labels.ne(kIgnoreIndex).sum().to(torch::kFloat64),
                                   out.attention_mask.sum().to(torch::kFloat64)});
         shape.add_rows(out.attention_mask.size(0), out.attention_mask.size(1),
@@ -398,6 +404,7 @@ class Trainer {
                 static_cast<double>(total_steps_ - progress_.global_step);
       // MFU of this rank's work (ranks do the same work on the same devices); include/imp/train/flops.h.
       const auto peak = peak_flops(device_, a_.fp16 ? torch::kHalf : a_.bf16 ? torch::kBFloat16 : torch::kFloat32);
+      if (a_.logits_chunk_size > 0) shape.scored = static_cast<int64_t>(counters[1].item<double>());  // this rank's
       if (peak.flops_per_s > 0)
         m.mfu = train_step_flops(tm_.model->root(), tm_.model->config(), shape, a_.gradient_checkpointing).model /
                 step_s / peak.flops_per_s;

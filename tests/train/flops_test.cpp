@@ -70,6 +70,16 @@ TEST_F(Flops, NothingTrainsIsForwardOnly) {
   EXPECT_DOUBLE_EQ(f.hardware, want);
 }
 
+// --logits_chunk_size: lm_head runs on the labelled rows only (StepShape::scored), nothing else changes.
+TEST_F(Flops, ScoredRowsOnlyShrinkTheHead) {
+  const auto w = weights(root());
+  shape_.scored = 12;
+  const auto f = count(false);
+  const double want = positions_ * 2 * w.decoder + 12 * 2 * w.head + text_attn_ + patches_ * 2 * w.projector +
+                      tower_forward(w);
+  EXPECT_DOUBLE_EQ(f.model, want);
+}
+
 TEST_F(Flops, Stage1ProjectorTrainsGradientsFlowThroughTheFrozenDecoder) {
   for (auto& p : root().named_parameters())
     if (has(p.key(), "mm_projector.")) p.value().set_requires_grad(true);

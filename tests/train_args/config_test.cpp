@@ -96,6 +96,7 @@ json every_field_changed() {
       {"adam_beta2", 0.95}, {"adam_epsilon", 1e-6}, {"optim", "adamw_torch"}, {"lr_scheduler_type", "cosine"},
       {"warmup_ratio", 0.03}, {"warmup_steps", 7}, {"max_grad_norm", 0.5}, {"mm_projector_lr", 2e-5}, {"seed", 1},
       {"data_seed", 5}, {"gradient_checkpointing", false}, {"bf16", true}, {"fp16", true}, {"tf32", true},
+      {"half_base", false}, {"logits_chunk_size", 64},
       {"lora_enable", true}, {"lora_r", 256}, {"lora_alpha", 256.0}, {"lora_dropout", 0.1}, {"lora_bias", "none"},
       {"lora_weight_path", "adapter"}, {"bits", 8}, {"fp16_init_scale", 1024.0}, {"fp16_growth_interval", 1000},
       {"fp16_hysteresis", 2}, {"max_skipped_steps", 5}, {"logging_steps", 0.5}, {"save_strategy", "epoch"},

@@ -55,7 +55,10 @@ struct BenchTrainOptions {
   double lora_dropout = 0.05;
   bool gradient_checkpointing = false;
   double lr = 2e-4;
-  std::string dtype = "float32";  // float32 | bfloat16 (fp32 weights + bf16 autocast)
+  std::string dtype = "float32";  // float32 | bfloat16 (bf16 autocast)
+  std::string base_dtype = "float32";  // frozen weights: float32 | bfloat16 | float16 (--half_base)
+  std::string mix;               // length mix JSON (bench/data/llava665k_mix.json) instead of --seq/--image
+  int logits_chunk = 0;          // imp only: --logits_chunk_size (0: full logits, as HF)
   std::string device = "cpu";
   std::string attn_implementation = "eager";
   int warmup = 1;

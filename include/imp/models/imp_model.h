@@ -19,10 +19,13 @@ struct ImpInputs {
   torch::Tensor pixel_values;    // float [N,3,S,S], optional
   torch::Tensor labels;          // int64 [B,T], optional (-100 = ignored)
   bool compute_loss = true;      // false: return the spliced labels but leave `loss` to the caller
+  bool compute_logits = true;    // false: return the decoder's normed `hidden` instead of logits (and no loss);
+                                 // the caller projects what it needs (labelled_loss_sum)
 };
 
 struct ImpOutputs {
-  torch::Tensor logits;          // fp32 [B,T',V]
+  torch::Tensor logits;          // fp32 [B,T',V] (unless compute_logits is false)
+  torch::Tensor hidden;          // normed decoder output [B,T',H], when compute_logits is false
   torch::Tensor loss;            // fp32 scalar, when labels were given
   torch::Tensor image_features;  // tower output [N,P,Dv], when pixels were given
   torch::Tensor image_embeds;    // projector output [N,P,H], when pixels were given and there is a projector

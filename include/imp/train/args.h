@@ -71,6 +71,8 @@ struct TrainArgs {
   bool bf16 = false;
   bool fp16 = false;
   bool tf32 = false;                     // honoured on CUDA only
+  bool half_base = true;                 // --bf16/--fp16 with a frozen base: store it in that dtype
+  int64_t logits_chunk_size = 1024;      // > 0: lm_head + loss on labelled rows only, this many at once; 0: all rows
   bool lora_enable = false;              // stage default: true for finetune-lora
   int64_t lora_r = 64;
   double lora_alpha = 16.0;

@@ -29,6 +29,7 @@ struct StepShape {
   int64_t positions = 0;      // decoder positions computed: rows x padded length after the image splice
   double position_pairs = 0;  // sum over rows of length^2 (attention)
   int64_t images = 0;         // images through the vision tower
+  int64_t scored = -1;        // rows through lm_head (labelled positions only, --logits_chunk_size); -1: all positions
   void add_rows(int64_t rows, int64_t length, int64_t n_images) {
     positions += rows * length;
     position_pairs += static_cast<double>(rows) * static_cast<double>(length) * static_cast<double>(length);

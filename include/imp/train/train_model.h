@@ -27,8 +27,13 @@ struct TrainModel {
   std::vector<ParamGroup> groups;
 };
 
-// Builds the model on `device` in fp32 (mixed precision is autocast), seeded for the new parts.
+// Builds the model on `device`, seeded for the new parts: fp32, except that with --bf16/--fp16 and --half_base
+// a pretrain or finetune-lora run stores its frozen weights in that dtype (cast_frozen_weights).
 TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Device& device);
+
+// Casts every floating-point parameter that does not require grad to `dtype` in place (the tensors keep
+// their identity, so tied weights stay tied). Imp's train.py: model.to(bf16/fp16) with fp32 adapters.
+void cast_frozen_weights(torch::nn::Module& root, torch::ScalarType dtype);
 
 // Decoder linear layers' last name components, skipping the tower and projector (find_all_linear_names).
 std::vector<std::string> find_all_linear_names(torch::nn::Module& root);

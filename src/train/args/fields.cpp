@@ -215,6 +215,12 @@ std::vector<FieldSpec> make_specs() {
   // ---- precision
   add("bf16", kPrecision, &T::bf16, "bfloat16 autocast");
   add("fp16", kPrecision, &T::fp16, "float16 autocast with dynamic loss scaling");
+  add("half_base", kPrecision, &T::half_base,
+      "with --bf16/--fp16 in pretrain and finetune-lora: store the frozen weights (decoder base, vision tower) in "
+      "that dtype, the trained ones (LoRA, projector) and AdamW state in fp32; False: fp32 weights under autocast");
+  add("logits_chunk_size", kPrecision, &T::logits_chunk_size,
+      "project and score only labelled positions, this many rows of [rows, vocab] logits at a time; 0: full "
+      "logits for every position (the reference path)");
   add("tf32", kPrecision, &T::tf32, "TF32 matmuls (CUDA only)").adjust = notice_tf32;
   add("bits", kPrecision, &T::bits, "weight precision of the base model; only 16 (no 4/8-bit quantisation)");
   add("fp16_init_scale", kPrecision, &T::fp16_init_scale, "fp16: initial loss scale");
