@@ -22,18 +22,18 @@ PKGS=(
   libpcre2-dev libutf8proc-dev      # tokenizer regexes (\p{L}, lookahead) and NFC
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev  # decode; raw CMYK JPEG via libjpeg
   clang                               # libFuzzer for the fuzz targets
-  libcpp-httplib-dev python3-venv     # imp serve's HTTP server; .venv-serve for its client tests
+  libcpp-httplib-dev                  # imp serve's HTTP server
+  python3-venv                        # .venv-torch (wheel), .venv-serve and .venv-gguf (test clients) below
   chromium chromium-driver            # the chat page's browser test (selenium in .venv-serve)
 )
 for t in $toolchains; do
   case "$t" in
-    wheel) PKGS+=(python3-venv) ;;
+    wheel) ;;
     debian) PKGS+=(libtorch-dev libopenblas0-openmp python3-torch) ;;  # OpenBLAS: reference BLAS is ~10x slower
     none) ;;
     *) echo "setup: unknown toolchain '$t' in IMP_TOOLCHAINS (use wheel and/or debian, or none)" >&2; exit 2 ;;
   esac
 done
-PKGS+=(python3-venv)                  # .venv-gguf below (the GGUF export tests)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -68,23 +68,20 @@ EOF
     ;;
 esac
 
-# The serve tests' Python clients (the official openai package and selenium, ~30 MB) in their own small venv.
-serve_venv="$root/.venv-serve"
-if [ -x "$serve_venv/bin/python" ] && "$serve_venv/bin/python" -c "import openai, selenium" 2>/dev/null; then
-  echo "setup: openai and selenium in .venv-serve"
-else
-  [ -x "$serve_venv/bin/python" ] || /usr/bin/python3 -m venv "$serve_venv"
-  echo "setup: installing openai and selenium into .venv-serve"
-  "$serve_venv/bin/pip" install -q --disable-pip-version-check openai selenium
-fi
-
-# .venv-gguf: llama.cpp's PyPI `gguf` reader (with numpy), for the GGUF export tests (tests/export); ~15 MB.
-gguf_pin="${IMP_GGUF_PIN:-gguf==0.19.0}"
-gvenv="$root/.venv-gguf"
-if [ -x "$gvenv/bin/python" ] && "$gvenv/bin/python" -c 'import gguf, numpy' 2>/dev/null; then
-  echo "setup: gguf $("$gvenv/bin/python" -c 'import importlib.metadata as m; print(m.version("gguf"))') in .venv-gguf"
-else
-  [ -x "$gvenv/bin/python" ] || /usr/bin/python3 -m venv "$gvenv"
-  echo "setup: installing $gguf_pin into .venv-gguf"
-  "$gvenv/bin/pip" install -q --disable-pip-version-check "$gguf_pin"
-fi
+# ensure_venv DIR IMPORTS SPEC...: a venv of Debian's python3 at DIR whose python can `import IMPORTS`, else
+# pip-installs SPEC... into it.
+ensure_venv() {
+  local dir="$1" imports="$2"
+  shift 2
+  if [ -x "$dir/bin/python" ] && "$dir/bin/python" -c "import $imports" 2>/dev/null; then
+    echo "setup: $* in ${dir#"$root"/}"
+    return
+  fi
+  [ -x "$dir/bin/python" ] || /usr/bin/python3 -m venv "$dir"
+  echo "setup: installing $* into ${dir#"$root"/}"
+  "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+}
+# The serve tests' clients (the official openai package and selenium, ~30 MB) and llama.cpp's `gguf` reader for
+# the GGUF export tests (~15 MB), each in its own small venv.
+ensure_venv "$root/.venv-serve" "openai, selenium" "${IMP_OPENAI_PIN:-openai>=1.50}" "${IMP_SELENIUM_PIN:-selenium>=4.20}"
+ensure_venv "$root/.venv-gguf" "gguf, numpy" "${IMP_GGUF_PIN:-gguf==0.19.0}"

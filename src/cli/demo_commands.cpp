@@ -73,7 +73,7 @@ int run_loss_curve(const LossCurveOptions& o) {
                  " is out of range [1, 1000]");
   std::vector<demo::LossCurve> curves;
   for (size_t i = 0; i < o.runs.size(); ++i) {
-    const std::string label = o.labels.empty() ? std::filesystem::path(o.runs[i]).filename().string() : o.labels[i];
+    const std::string label = o.labels.empty() ? base_name(o.runs[i]) : o.labels[i];
     curves.push_back(demo::read_loss_curve(o.runs[i], label));
   }
   std::cout << demo::format_loss_curves(curves, o.width);

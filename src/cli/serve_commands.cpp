@@ -85,7 +85,7 @@ int run_chat(const ChatOptions& o) {
       req.images.push_back(pending);
     }
     req.messages.push_back(user);
-    req.max_tokens = o.max_tokens;
+    req.default_max_tokens = o.max_tokens;  // capped by the room the context leaves
     req.temperature = o.temperature;
     auto stream = engine->submit(req);
     std::string answer;
@@ -102,7 +102,8 @@ int run_chat(const ChatOptions& o) {
     }
     if (ev.kind == eval::ChatEvent::Kind::error) {
       std::cout << "error: " << ev.text << "\n";
-      continue;  // the turn is dropped from the history
+      pending.clear();  // the turn (and its image) is dropped from the history
+      continue;
     }
     std::cout << "\n";
     history.push_back(user);

@@ -61,6 +61,17 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+std::string strip_trailing_slashes(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+std::string base_name(const std::string& path) {
+  const std::string p = strip_trailing_slashes(path);
+  const auto slash = p.find_last_of('/');
+  return slash == std::string::npos || p.size() == 1 ? p : p.substr(slash + 1);
+}
+
 std::string join_path(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
   if (!b.empty() && b[0] == '/') return b;

@@ -31,7 +31,7 @@ void write_loss_plot_png(const std::vector<LossCurve>& curves, const std::string
   const int pw = width - left - right, ph = height - top - bottom;
   cv::Mat img(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
   const cv::Scalar axis(60, 60, 60), grid(225, 225, 225);
-  auto x_of = [&](int64_t s) { return left + static_cast<int>(std::lround(double(s - s0) / double(s1 - s0) * pw)); };
+  auto x_of = [&](int64_t s) { return left + static_cast<int>(std::lround((double(s) - double(s0)) / (double(s1) - double(s0)) * pw)); };
   auto y_of = [&](double v) { return top + static_cast<int>(std::lround((hi - v) / (hi - lo) * ph)); };
   char buf[64];
   for (int i = 0; i <= 4; ++i) {  // horizontal grid lines with loss labels

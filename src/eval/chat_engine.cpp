@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "imp/core/error.h"
+#include "imp/core/fs.h"
 #include "imp/core/dtype.h"
 #include "imp/data/conversation.h"
 #include "imp/data/preprocess.h"
@@ -140,12 +142,6 @@ class BatchChatEngine final : public ChatEngine {
   }
 
  private:
-  static std::string base_name(std::string dir) {
-    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    const auto slash = dir.find_last_of('/');
-    return slash == std::string::npos ? dir : dir.substr(slash + 1);
-  }
-
   void loop() {
     for (;;) {
       std::vector<Pending> admit;
@@ -242,14 +238,14 @@ class BatchChatEngine final : public ChatEngine {
     row.cfg.temperature = req.temperature;
     row.cfg.top_p = req.top_p;
     row.cfg.top_k = opts_.top_k;
-    row.cfg.seed = req.seed;
+    row.cfg.seed = req.seed ? *req.seed : std::random_device{}();
     row.cfg.eos_ids = s_.ids.eos;
     // The template's end marker stops like in `imp generate`: by ids (a special token) or as text.
     const std::string marker = tmpl_.sep2.empty() ? "</s>" : tmpl_.sep2;
     row.end_marker = KeywordStop({marker}, *s_.tokenizer);
     row.cfg.stop_strings = req.stop;
     row.cfg.stop_strings.push_back(marker);
-    if (req.temperature > 0) row.rng = at::make_generator<at::CPUGeneratorImpl>(req.seed);
+    if (req.temperature > 0) row.rng = at::make_generator<at::CPUGeneratorImpl>(row.cfg.seed);
     row.stream = std::make_unique<TextStream>(*s_.tokenizer);
   }
 

@@ -93,7 +93,7 @@ torch::Tensor Session::pixels_from_bytes(const std::string& bytes, const std::st
   return to_pixels(image::process(img, mode, pc), pc.size);
 #else
   (void)bytes, (void)aspect;
-  IMP_FAIL(origin, ": this imp was built without image support (OpenCV)");
+  IMP_CHECK_KIND(false, ErrorKind::usage, origin, ": this imp was built without image support (OpenCV)");
 #endif
 }
 

@@ -46,7 +46,7 @@ ExportReport export_gguf(const ExportOptions& o) {
 
   Writer w;
   w.set("general.architecture", std::string(map.arch));
-  w.set("general.name", std::filesystem::path(o.model).lexically_normal().filename().string());
+  w.set("general.name", base_name(o.model));
   w.set("general.file_type", static_cast<uint32_t>(type.file));
   if (type.tensor == TensorType::Q8_0 || type.tensor == TensorType::Q4_0) w.set("general.quantization_version", uint32_t{2});
   map.hparams(w, c);

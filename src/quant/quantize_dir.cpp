@@ -28,7 +28,9 @@ uint64_t bytes_of(const StateDict& sd) {
 
 }  // namespace
 
-QuantizeReport quantize_model_dir(const QuantizeOptions& o) {
+QuantizeReport quantize_model_dir(const QuantizeOptions& options) {
+  QuantizeOptions o = options;
+  o.output = strip_trailing_slashes(o.output);  // "out/": the temp folder must sit beside it, not inside
   QuantConfig qc;
   qc.bits = o.bits;
   qc.group_size = o.group_size != 0 ? o.group_size : (o.bits == 8 ? -1 : 128);

@@ -14,10 +14,7 @@ void Metrics::request_done(int status, double seconds) {
     if (seconds <= kBuckets[i]) ++buckets_[i];
 }
 
-void Metrics::set_in_flight(int64_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
-  in_flight_ = n;
-}
+void Metrics::add_in_flight(int64_t delta) { in_flight_ += delta; }
 
 std::string Metrics::render(const eval::EngineStats& e) const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -27,7 +24,7 @@ std::string Metrics::render(const eval::EngineStats& e) const {
   for (const auto& [status, n] : by_status_) o << "imp_requests_total{status=\"" << status << "\"} " << n << "\n";
   o << "# HELP imp_requests_in_flight Chat completion requests being answered.\n"
        "# TYPE imp_requests_in_flight gauge\nimp_requests_in_flight "
-    << in_flight_ << "\n";
+    << in_flight_.load() << "\n";
   o << "# HELP imp_queue_depth Requests waiting to join the running batch.\n"
        "# TYPE imp_queue_depth gauge\nimp_queue_depth "
     << e.queued << "\n";

@@ -268,7 +268,8 @@ ParsedChat parse_chat_request(const std::string& body, const RequestLimits& limi
   req.temperature = get_number(j, "temperature", 0.0, 2.0, 1.0);
   req.top_p = get_number(j, "top_p", 0.0, 1.0, 1.0);
   if (req.top_p <= 0.0) throw bad("'top_p' must be greater than 0", "top_p");
-  req.seed = static_cast<uint64_t>(get_int(j, "seed", INT64_MIN, INT64_MAX, 0));
+  if (const Json* s = field(j, "seed"); s && !s->is_null())
+    req.seed = static_cast<uint64_t>(get_int(j, "seed", INT64_MIN, INT64_MAX, 0));
   if (get_int(j, "n", 1, 1, 1) != 1) throw bad("only n = 1 is supported", "n");
   for (const char* k : {"presence_penalty", "frequency_penalty"})
     if (get_number(j, k, -2.0, 2.0, 0.0) != 0.0)
@@ -289,7 +290,8 @@ ParsedChat parse_chat_request(const std::string& body, const RequestLimits& limi
                 "invalid_type");
     }
     for (const auto& x : req.stop)
-      if (x.empty()) throw bad("stop strings must not be empty", "stop");
+      if (x.empty() || x.size() > limits.max_stop_bytes)
+        throw bad(str("stop strings must have 1 to ", limits.max_stop_bytes, " bytes"), "stop");
   }
   out.stream = get_bool(j, "stream", false);
   if (const Json* so = field(j, "stream_options")) {

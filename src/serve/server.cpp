@@ -56,7 +56,8 @@ class Api {
     explicit Slot(Api& a) : api(a) {}
     ~Slot() {
       api.metrics_.request_done(status, std::chrono::duration<double>(Clock::now() - start).count());
-      api.metrics_.set_in_flight(--api.in_flight_);
+      --api.in_flight_;
+      api.metrics_.add_in_flight(-1);
     }
   };
 
@@ -83,7 +84,7 @@ class Api {
                                           std::to_string(o_.max_concurrent) + "); retry later",
                                  "", "rate_limit_exceeded", "rate_limit_error"));
     }
-    metrics_.set_in_flight(in_flight_);
+    metrics_.add_in_flight(1);
     auto slot = std::make_shared<Slot>(*this);
     ParsedChat pc;
     try {
@@ -91,6 +92,9 @@ class Api {
     } catch (const ApiError& e) {
       slot->status = e.status;
       return error(res, e);
+    } catch (const std::exception&) {
+      slot->status = 500;  // answered by the exception handler
+      throw;
     }
     const auto deadline = slot->start + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(o_.request_timeout_s));

@@ -131,6 +131,8 @@ TEST(ServeOpenAI, EachBadInputIsA4xxNamingTheParameter) {
   EXPECT_EQ(reject(chat({user}, {{"presence_penalty", 1}})).second, "presence_penalty");
   EXPECT_EQ(reject(chat({user}, {{"tools", Json::array()}})).second, "tools");
   EXPECT_EQ(reject(chat({user}, {{"seed", 1.5}})).second, "seed");
+  EXPECT_EQ(reject(chat({user}, {{"stop", std::string(257, 'x')}})).second, "stop");
+  EXPECT_FALSE(parse_chat_request(chat({user}), {}).request.seed.has_value());  // unseeded: a random seed
   EXPECT_EQ(reject(chat({user}, {{"model", 1}})).second, "model");
   RequestLimits small;
   small.max_body_bytes = 10;
@@ -244,7 +246,8 @@ TEST(ServeMetrics, PrometheusText) {
   m.request_done(200, 0.07);
   m.request_done(200, 3.0);
   m.request_done(429, 0);
-  m.set_in_flight(2);
+  m.add_in_flight(3);
+  m.add_in_flight(-1);
   eval::EngineStats st;
   st.queued = 4;
   st.completion_tokens = 50;

@@ -41,6 +41,15 @@ std::string write_checkpoint(const std::string& out, int64_t step, const std::st
 
 }  // namespace
 
+TEST(Fs, BaseNameAndTrailingSlashes) {
+  EXPECT_EQ(strip_trailing_slashes("out/"), "out");
+  EXPECT_EQ(strip_trailing_slashes("a/b//"), "a/b");
+  EXPECT_EQ(strip_trailing_slashes("/"), "/");
+  EXPECT_EQ(base_name("runs/stage1/"), "stage1");
+  EXPECT_EQ(base_name("merged"), "merged");
+  EXPECT_EQ(base_name("/"), "/");
+}
+
 TEST(Sha256, KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

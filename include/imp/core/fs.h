@@ -12,5 +12,9 @@ void atomic_write(const std::string& path, const std::string& data);
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);
 std::string join_path(const std::string& a, const std::string& b);
+// `path` without trailing slashes ("out/" -> "out"; "/" stays "/").
+std::string strip_trailing_slashes(std::string path);
+// The last component of `path`, trailing slashes ignored ("runs/stage1/" -> "stage1").
+std::string base_name(const std::string& path);
 
 }  // namespace imp

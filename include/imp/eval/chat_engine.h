@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,7 @@ struct ChatRequest {
   int64_t default_max_tokens = 256;
   double temperature = 0.0;  // 0 = greedy
   double top_p = 1.0;
-  uint64_t seed = 0;
+  std::optional<uint64_t> seed;   // sampling; unset: a fresh random seed per request
   std::vector<std::string> stop;  // besides the template's end marker
 };
 

@@ -34,6 +34,7 @@ struct RequestLimits {
   int64_t max_tokens_cap = 4096;           // largest max_tokens accepted
   int64_t default_max_tokens = 256;        // when the request gives none (also capped by the context)
   size_t max_stop = 4;                     // stop strings, as OpenAI
+  size_t max_stop_bytes = 256;             // each (checked on every generated token)
   std::string allowed_image_dir;           // empty: no server-side files
 };
 
