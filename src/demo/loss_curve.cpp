@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <sstream>
 
 #include "imp/core/error.h"
@@ -14,7 +13,7 @@
 namespace imp::demo {
 
 LossCurve read_loss_curve(const std::string& path, const std::string& label) {
-  const std::string file = std::filesystem::is_directory(path) ? join_path(path, "metrics.jsonl") : path;
+  const std::string file = is_directory(path) ? join_path(path, "metrics.jsonl") : path;
   IMP_CHECK_KIND(path_exists(file), ErrorKind::input, file,
                  ": no such file (give a training output directory or its metrics.jsonl)");
   LossCurve c;
