@@ -11,6 +11,8 @@
 #include <random>
 #include <thread>
 
+#include <sys/socket.h>
+
 #include "imp/core/error.h"
 #include "imp/serve/metrics.h"
 
@@ -213,6 +215,15 @@ int run_server(eval::ChatEngine& engine, const ServeOptions& o, std::ostream& lo
   // One pool thread per allowed request plus room for the cheap routes and the 429 answers.
   const size_t threads = static_cast<size_t>(o.max_concurrent) + 16;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // cpp-httplib 0.11 listens with a backlog of 5 and SO_REUSEPORT: a burst of clients then waits a second for a
+  // SYN retransmit (or sees a reset), and a second server on the same port would silently share it. Keep the
+  // socket with SO_REUSEADDR only and widen the backlog after the bind.
+  int listen_fd = -1;
+  svr.set_socket_options([&listen_fd](int sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = sock;
+  });
   svr.set_payload_max_length(o.limits.max_body_bytes);
   svr.set_read_timeout(30, 0);
   svr.set_write_timeout(30, 0);
@@ -256,6 +267,7 @@ int run_server(eval::ChatEngine& engine, const ServeOptions& o, std::ostream& lo
   const int port = o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
   IMP_CHECK_KIND(port > 0, ErrorKind::io, "cannot listen on ", o.host, ":", o.port,
                  " (in use, or not an address of this machine); pick another --port or --host");
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
 
   g_signal = 0;
   struct sigaction sa {}, old_term {}, old_int {};

@@ -1,7 +1,7 @@
 """`imp serve` end to end on a tiny random model: the official openai client (streaming and not, with an
 image), the API key, each bad input answered 4xx in OpenAI's error JSON while the server keeps serving,
 429 beyond --max-concurrent, a client disconnect cancelling its generation, the per-request timeout,
-/v1/models, /health, /metrics, the chat page, and SIGTERM draining an in-flight stream and exiting 0.
+/v1/models, /health, /metrics, the chat page, a second server refused on a port in use, and SIGTERM draining an in-flight stream and exiting 0.
 
     python openai_client_test.py IMP_BINARY MODEL_DIR IMAGE_DIR
 """
@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import struct
+import subprocess
 import sys
 import time
 import zlib
@@ -195,6 +196,15 @@ with Server(imp, model, "--request-timeout", "0.05") as srv:
                                            "max_tokens": 440, "temperature": 0}))
     check(status == 504 and json.loads(body)["error"]["code"] == "timeout", f"timeout -> {status}")
     check(srv.request("GET", "/health")[0] == 200, "still serving after a timeout")
+    # A second server on a port in use is refused, not let to share it (SO_REUSEPORT).
+    try:
+        second = subprocess.run([imp, "serve", "--model", model, "--port", str(srv.port)], capture_output=True,
+                                text=True, timeout=60)
+        check(second.returncode != 0 and "cannot listen on" in second.stderr,
+              f"second server on port {srv.port}: exit {second.returncode}, {second.stderr[-300:]!r}")
+    except subprocess.TimeoutExpired:
+        check(False, f"a second server on port {srv.port} was let to listen (still running after 60 s)")
+    check(srv.request("GET", "/health")[0] == 200, "the first server still serving")
     check(srv.stop() == 0, "exit 0")
 
 print(f"{len(failures)} failure(s)")
