@@ -17,6 +17,7 @@
 namespace imp::serve {
 namespace {
 
+#ifdef __linux__
 int port_of(int fd, bool peer) {
   sockaddr_in a{};
   socklen_t len = sizeof(a);
@@ -63,7 +64,6 @@ bool closed_within(const PeerWatch& w, std::chrono::milliseconds limit) {
   return true;
 }
 
-#ifdef __linux__
 TEST(PeerWatch, SeesTheClientCloseItsConnectionAndNothingElse) {
   Loopback lo(2);
   const PeerWatch w0 = lo.watch(0), w1 = lo.watch(1);
