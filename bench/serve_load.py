@@ -2,7 +2,9 @@
 """Bounded load test of `imp serve`: C concurrent clients send R chat requests in all (each with an image,
 greedy, max_tokens M) and the run reports throughput and p50/p99 latency. With --compare-sequential a second
 server with --max-batch 1 answers the same load, giving the speedup of batched over sequential serving.
---check fails (exit 1) on any error or a request that takes longer than --timeout.
+--check fails (exit 1) on any error or a request that takes longer than --timeout. The server's CPU seconds
+(user + system, from /proc) per request are reported too: on a machine shared with other jobs they vary far
+less than wall-clock throughput.
 
     python3 bench/serve_load.py --imp build/src/imp --model DIR [--image IMG] [--prompt TEXT] [--clients 64]
         [--requests 256] [--max-tokens 32] [--max-batch 16] [--compare-sequential] [--check]
@@ -35,6 +37,15 @@ def one_request(url, body, timeout):
         return time.perf_counter() - t0, 0, f"HTTP {e.code}: {e.read()[:200]!r}"
     except Exception as e:  # noqa: BLE001 - every failure is counted
         return time.perf_counter() - t0, 0, repr(e)
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def run_load(url, args, image):
@@ -100,15 +111,22 @@ def main():
         with Server(args.imp, args.model, *flags) as srv:
             one_request(srv.url, json.dumps({"messages": [{"role": "user", "content": "warm up"}],
                                              "max_tokens": 2}).encode(), 120)
+            cpu0 = cpu_seconds(srv.proc.pid)
             r = run_load(srv.url, args, image)
+            cpu1 = cpu_seconds(srv.proc.pid)
             code = srv.stop()
+        r["server_cpu_s_per_request"] = (cpu1 - cpu0) / r["requests"] if cpu0 is not None and cpu1 is not None else None
         r["exit_code"] = code
         out[name] = r
         print(f"{name:10s} (--max-batch {batch:2d}): {r['requests']} requests in {r['wall_s']:.2f} s, "
               f"{r['requests_per_s']:.2f} req/s, {r['tokens_per_s']:.1f} tokens/s, p50 {r['p50_s']:.2f} s, "
-              f"p99 {r['p99_s']:.2f} s, errors {r['errors']} {r['first_errors']}", flush=True)
+              f"p99 {r['p99_s']:.2f} s, server CPU {1000 * (r['server_cpu_s_per_request'] or 0):.1f} ms/request, "
+              f"errors {r['errors']} {r['first_errors']}", flush=True)
     if "sequential" in out:
-        print(f"speedup batched / sequential: {out['batched']['requests_per_s'] / out['sequential']['requests_per_s']:.2f}x")
+        b, s = out["batched"], out["sequential"]
+        cpu = (f", server CPU per request {s['server_cpu_s_per_request'] / b['server_cpu_s_per_request']:.2f}x less"
+               if b["server_cpu_s_per_request"] and s["server_cpu_s_per_request"] else "")
+        print(f"speedup batched / sequential: {b['requests_per_s'] / s['requests_per_s']:.2f}x{cpu}")
     print(json.dumps(out))
     if args.check:
         bad = [n for n, r in out.items() if r["errors"] or r["requests"] != args.requests or r["exit_code"] != 0

@@ -1,7 +1,8 @@
 # The serve area: the torch-free wire-format tests, the continuous-batching engine on a tiny model, and
 # `imp serve` end to end with the official openai client, the 64-client load test and the chat page in headless
 # chromium (Python, from the .venv-serve of scripts/setup.sh).
-imp_add_test(NAME imp_serve_api_tests LABELS unit NO_TORCH LIBS imp_serve_api SRCS serve/openai_test.cpp)
+imp_add_test(NAME imp_serve_api_tests LABELS unit NO_TORCH LIBS imp_serve_api SRCS serve/openai_test.cpp
+             serve/peer_watch_test.cpp)
 if(IMP_WITH_OPENCV)
   target_compile_definitions(imp_serve_api_tests PRIVATE IMP_WITH_OPENCV=1)
   imp_add_test(NAME imp_chat_engine_tests LABELS integration SRCS serve/chat_engine_test.cpp)

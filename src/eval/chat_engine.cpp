@@ -1,7 +1,8 @@
-// The continuous-batching chat engine; see chat_engine.h. One worker thread owns the model: it admits
-// queued requests (template, tokens, pixels, one batched prefill), joins them to the running DecodeBatch,
-// samples one token per row with the row's own settings, streams the new text and drops finished or
-// cancelled rows before the next decoding step.
+// The continuous-batching chat engine; see chat_engine.h. submit() prepares a request on the caller's thread
+// (template, tokens, image decoding and pixels), so the worker thread, which owns the model, only runs the
+// batched steps: it prefills queued requests together, joins them to the running DecodeBatch, samples one
+// token per row with the row's own settings, streams the new text and drops finished, failed or cancelled
+// rows before the next decoding step.
 #include "imp/eval/chat_engine.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -89,8 +90,8 @@ struct Row {
 };
 
 struct Pending {
-  ChatRequest req;
-  std::shared_ptr<ChatStream> out;
+  Prompt prompt;
+  Row row;
 };
 
 class BatchChatEngine final : public ChatEngine {
@@ -125,9 +126,20 @@ class BatchChatEngine final : public ChatEngine {
 
   std::shared_ptr<ChatStream> submit(ChatRequest request) override {
     auto out = std::make_shared<ChatStream>();
+    Pending p;
+    try {
+      build(request, p.prompt, p.row);
+    } catch (const Error& e) {
+      fail(out, e.what(), e.kind() != ErrorKind::internal);
+      return out;
+    } catch (const std::exception& e) {
+      fail(out, e.what(), false);
+      return out;
+    }
+    p.row.out = out;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back({std::move(request), out});
+      queue_.push_back(std::move(p));
     }
     cv_.notify_all();
     return out;
@@ -158,8 +170,9 @@ class BatchChatEngine final : public ChatEngine {
       try {
         if (!admit.empty()) join(admit);
         if (!rows_.empty()) step();
-      } catch (const std::exception& e) {  // a model failure: every running request fails, the engine goes on
-        for (auto& r : rows_) r.out->push(ChatEvent::make(ChatEvent::Kind::error, std::string("generation failed: ") + e.what()));
+      } catch (const std::exception& e) {
+        // A batched step failed: its rows (rows_ holds only rows without a final event) fail, the engine goes on.
+        for (auto& r : rows_) fail(r.out, std::string("generation failed: ") + e.what(), false);
         rows_.clear();
         batch_ = DecodeBatch();
       }
@@ -176,29 +189,17 @@ class BatchChatEngine final : public ChatEngine {
     out->push(std::move(ev));
   }
 
-  // Builds the prompts of newly admitted requests and prefills them together into the running batch.
+  // Prefills newly admitted requests together into the running batch.
   void join(std::vector<Pending>& admit) {
     std::vector<Prompt> prompts;
     std::vector<Row> rows;
     for (auto& p : admit) {
-      if (p.out->cancelled()) {
-        ChatEvent ev = ChatEvent::make(ChatEvent::Kind::done);
-        ev.finish_reason = "cancelled";
-        p.out->push(std::move(ev));
+      if (p.row.out->cancelled()) {
+        finish(p.row, "cancelled");
         continue;
       }
-      try {
-        Prompt prompt;
-        Row row;
-        build(p.req, prompt, row);
-        row.out = p.out;
-        prompts.push_back(std::move(prompt));
-        rows.push_back(std::move(row));
-      } catch (const Error& e) {
-        fail(p.out, e.what(), e.kind() != ErrorKind::internal);
-      } catch (const std::exception& e) {
-        fail(p.out, e.what(), false);
-      }
+      prompts.push_back(std::move(p.prompt));
+      rows.push_back(std::move(p.row));
     }
     if (prompts.empty()) return;
     try {
@@ -214,7 +215,9 @@ class BatchChatEngine final : public ChatEngine {
     }
   }
 
-  void build(const ChatRequest& req, Prompt& prompt, Row& row) {
+  // A request's prompt and row, or a usage Error for a bad request. Runs on submit()'s thread: it reads only
+  // what the constructor set (the tokenizer is thread-safe).
+  void build(const ChatRequest& req, Prompt& prompt, Row& row) const {
     const std::string text = render_chat(tmpl_, req.messages);
     prompt.input_ids = data::tokenizer_image_token(text, *s_.tokenizer);
     const auto n_images = static_cast<size_t>(std::count(prompt.input_ids.begin(), prompt.input_ids.end(), kImageTokenIndex));
@@ -249,7 +252,8 @@ class BatchChatEngine final : public ChatEngine {
     row.stream = std::make_unique<TextStream>(*s_.tokenizer);
   }
 
-  // One token per row; finished rows leave the batch, the others are fed their token.
+  // One token per row; finished rows leave the batch, the others are fed their token. A row whose own work
+  // fails (sampling, text decoding) gets the error alone; the batched forward failing fails the rows it had.
   void step() {
     torch::NoGradGuard no_grad;
     auto greedy = batch_.logits.argmax(-1).to(torch::kCPU);
@@ -257,30 +261,14 @@ class BatchChatEngine final : public ChatEngine {
     std::vector<int64_t> keep, tokens;
     int64_t produced = 0;
     for (size_t r = 0; r < rows_.size(); ++r) {
-      Row& row = rows_[r];
-      if (row.out->cancelled()) {
-        finish(row, "cancelled");
+      try {
+        if (!advance(rows_[r], static_cast<int64_t>(r), next[r], produced)) continue;
+      } catch (const std::exception& e) {
+        fail(rows_[r].out, std::string("generation failed: ") + e.what(), false);
         continue;
       }
-      if (row.rng) {
-        auto probs = warp_logits(batch_.logits.slice(0, r, r + 1), row.cfg).softmax(-1).to(torch::kCPU);
-        next[r] = torch::multinomial(probs, 1, /*replacement=*/false, *row.rng).item<int64_t>();
-      }
-      row.ids.push_back(next[r]);
-      ++produced;
-      const auto& eos = row.cfg.eos_ids;
-      const bool ended = std::find(eos.begin(), eos.end(), next[r]) != eos.end() || row.end_marker.hit(row.ids, *s_.tokenizer);
-      const bool stopped = ended ? false : emit(row, false);
-      if (ended || stopped) {
-        if (ended) emit(row, true);
-        finish(row, "stop");
-      } else if (static_cast<int64_t>(row.ids.size()) >= row.cfg.max_new_tokens) {
-        emit(row, true);
-        finish(row, "length");
-      } else {
-        keep.push_back(static_cast<int64_t>(r));
-        tokens.push_back(next[r]);
-      }
+      keep.push_back(static_cast<int64_t>(r));
+      tokens.push_back(next[r]);
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -293,6 +281,35 @@ class BatchChatEngine final : public ChatEngine {
       batch_.keep(keep);
     }
     if (!rows_.empty()) batch_.step(*s_.model->lm, tokens);
+  }
+
+  // Row r's next token (`next` holds its greedy choice): streams its text; false when the row has ended
+  // (its done event pushed).
+  bool advance(Row& row, int64_t r, int64_t& next, int64_t& produced) {
+    if (row.out->cancelled()) {
+      finish(row, "cancelled");
+      return false;
+    }
+    if (row.rng) {
+      auto probs = warp_logits(batch_.logits.slice(0, r, r + 1), row.cfg).softmax(-1).to(torch::kCPU);
+      next = torch::multinomial(probs, 1, /*replacement=*/false, *row.rng).item<int64_t>();
+    }
+    row.ids.push_back(next);
+    ++produced;
+    const auto& eos = row.cfg.eos_ids;
+    const bool ended = std::find(eos.begin(), eos.end(), next) != eos.end() || row.end_marker.hit(row.ids, *s_.tokenizer);
+    const bool stopped = ended ? false : emit(row, false);
+    if (ended || stopped) {
+      if (ended) emit(row, true);
+      finish(row, "stop");
+      return false;
+    }
+    if (static_cast<int64_t>(row.ids.size()) >= row.cfg.max_new_tokens) {
+      emit(row, true);
+      finish(row, "length");
+      return false;
+    }
+    return true;
   }
 
   // Pushes the text not sent yet, holding back what may be the start of a stop string; true when a stop

@@ -1,6 +1,7 @@
 // The HTTP routes of `imp serve`; see server.h. cpp-httplib runs each connection on a pool thread; a chat
 // request holds one of --max-concurrent slots from parsing to its last byte, reads its ChatStream with
-// short waits (so a timeout or a closed connection cancels the generation) and writes JSON or SSE.
+// short waits (so a timeout or a closed connection cancels the generation) and writes JSON or SSE. A plain
+// handler cannot see its socket in cpp-httplib 0.11: PeerWatch finds it to notice a client that went away.
 #include "imp/serve/server.h"
 
 #include <httplib.h>
@@ -15,6 +16,7 @@
 
 #include "imp/core/error.h"
 #include "imp/serve/metrics.h"
+#include "imp/serve/peer_watch.h"
 
 namespace imp::serve {
 namespace {
@@ -100,12 +102,26 @@ class Api {
     }
     const auto deadline = slot->start + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(o_.request_timeout_s));
+    const PeerWatch peer(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
     auto stream = engine_.submit(std::move(pc.request));
+    // Waits for the next event; a timeout or a client gone cancels the generation and answers the request.
+    auto next = [&](eval::ChatEvent& ev) {
+      for (;;) {
+        const bool got = stream->next(ev, kPoll);
+        if (Clock::now() > deadline) {
+          timeout(res, *slot, *stream);
+          return false;
+        }
+        if (peer.closed()) {
+          gone(res, *slot, *stream);
+          return false;
+        }
+        if (got) return true;
+      }
+    };
     // The first event decides the status: an error (bad image, prompt too long) is a plain JSON error.
     eval::ChatEvent first;
-    while (!stream->next(first, kPoll)) {
-      if (Clock::now() > deadline) return timeout(res, *slot, *stream);
-    }
+    if (!next(first)) return;
     if (first.kind == eval::ChatEvent::Kind::error) {
       slot->status = first.bad_request ? 400 : 500;
       return error(res, ApiError(slot->status, first.text, "", first.bad_request ? "invalid_value" : "internal_error",
@@ -123,8 +139,7 @@ class Api {
           slot->status = 500;
           return error(res, ApiError(500, ev.text, "", "internal_error", "server_error"));
         }
-        while (!stream->next(ev, kPoll) || Clock::now() > deadline)
-          if (Clock::now() > deadline) return timeout(res, *slot, *stream);
+        if (!next(ev)) return;
       }
       return send_json(res, 200, completion_json(id, created, model, text, openai_finish_reason(ev.finish_reason),
                                                  ev.prompt_tokens, ev.completion_tokens));
@@ -183,6 +198,13 @@ class Api {
             st->slot->status = 499;  // nginx's "client closed request"
           }
         });
+  }
+
+  // The client closed its connection: nobody reads the answer, the generation stops.
+  void gone(httplib::Response& res, Slot& slot, eval::ChatStream& stream) {
+    stream.cancel();
+    slot.status = 499;  // nginx's "client closed request"
+    error(res, ApiError(499, "the client closed the connection", "", "client_closed", "invalid_request_error"));
   }
 
   void timeout(httplib::Response& res, Slot& slot, eval::ChatStream& stream) {

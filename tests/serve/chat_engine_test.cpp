@@ -1,7 +1,8 @@
 // The continuous-batching chat engine on a tiny random model: requests that join a running batch at
 // different moments (so their caches have different lengths) produce exactly the greedy tokens of a
-// batch-1 Generator run; cancelling stops a request; bad requests are errors marked bad_request; the
-// engine's DecodeBatch keep/append pieces leave the remaining rows' logits unchanged.
+// batch-1 Generator run; cancelling stops a request; bad requests are errors marked bad_request, answered
+// by submit() itself; a row whose sampling fails fails alone; the engine's DecodeBatch keep/append pieces
+// leave the remaining rows' logits unchanged.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -135,9 +136,13 @@ TEST(ChatEngine, CancelStopsAtAStepBoundary) {
 TEST(ChatEngine, BadRequestsAreErrorsAndTheEngineGoesOn) {
   auto engine = eval::open_chat_engine(engine_options(4));
   auto expect_bad = [&](eval::ChatRequest r, const std::string& what) {
-    const Result res = collect(*engine->submit(std::move(r)));
-    EXPECT_TRUE(res.bad_request) << what;
-    EXPECT_NE(res.error.find(what), std::string::npos) << res.error;
+    // Prepared on this thread: the error is there when submit() returns, nothing was queued.
+    auto stream = engine->submit(std::move(r));
+    eval::ChatEvent ev;
+    ASSERT_TRUE(stream->next(ev, std::chrono::milliseconds(0))) << what << ": no answer from submit()";
+    EXPECT_EQ(engine->stats().queued, 0);
+    EXPECT_TRUE(ev.kind == eval::ChatEvent::Kind::error && ev.bad_request) << what;
+    EXPECT_NE(ev.text.find(what), std::string::npos) << ev.text;
   };
   expect_bad(request("q", false, 600), "maximum context length is 512");
   auto corrupt = request("q", true, 4);
@@ -153,6 +158,41 @@ TEST(ChatEngine, BadRequestsAreErrorsAndTheEngineGoesOn) {
   EXPECT_TRUE(ok.error.empty()) << ok.error;
   EXPECT_EQ(ok.completion_tokens, 3);
   EXPECT_EQ(ok.reason, "length");
+}
+
+// Nothing follows a request's done or error event.
+void expect_no_more_events(eval::ChatStream& s, const std::string& what) {
+  eval::ChatEvent ev;
+  EXPECT_FALSE(s.next(ev, std::chrono::milliseconds(200))) << what << ": an event after the final one: " << ev.text;
+}
+
+TEST(ChatEngine, ARowWhoseSamplingFailsFailsAlone) {
+  const auto s = open_gen_model("phi2");
+  auto engine = eval::open_chat_engine(engine_options(4));
+  // `running` decodes while the others join; `one` ends at its first token, in the step where `broken` fails
+  // when both join together; `broken`'s temperature is so small that its logits overflow to inf and the
+  // probabilities are NaN: multinomial throws on its first token.
+  const auto running = request("hello hello hello", false, 120), one = request("Name one animal.", false, 1);
+  auto broken = request("Say something.", false, 8);
+  broken.temperature = 1e-45;
+  auto s_running = engine->submit(running);
+  while (engine->stats().completion_tokens == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto s_one = engine->submit(one), s_broken = engine->submit(broken);
+  const Result r_broken = collect(*s_broken), r_one = collect(*s_one), r_running = collect(*s_running);
+  EXPECT_NE(r_broken.error.find("generation failed"), std::string::npos) << "error: '" << r_broken.error << "'";
+  EXPECT_FALSE(r_broken.bad_request);
+  ASSERT_TRUE(r_one.error.empty()) << r_one.error;
+  EXPECT_EQ(eval::strip(r_one.text), reference(s, one).text);
+  ASSERT_TRUE(r_running.error.empty()) << r_running.error;
+  const auto want = reference(s, running);
+  EXPECT_EQ(r_running.completion_tokens, static_cast<int64_t>(want.ids.size()));
+  EXPECT_EQ(eval::strip(r_running.text), want.text);
+  expect_no_more_events(*s_one, "the finished request");
+  expect_no_more_events(*s_broken, "the failed request");
+  // The engine goes on serving.
+  const Result next = collect(*engine->submit(request("Hello?", false, 3)));
+  EXPECT_TRUE(next.error.empty()) << next.error;
+  EXPECT_EQ(next.completion_tokens, 3);
 }
 
 TEST(ChatEngine, SeededSamplingRepeats) {

@@ -1,6 +1,6 @@
 """`imp serve` end to end on a tiny random model: the official openai client (streaming and not, with an
 image), the API key, each bad input answered 4xx in OpenAI's error JSON while the server keeps serving,
-429 beyond --max-concurrent, a client disconnect cancelling its generation, the per-request timeout,
+429 beyond --max-concurrent, a client disconnect (streaming or not) cancelling its generation, the per-request timeout,
 /v1/models, /health, /metrics, the chat page, a second server refused on a port in use, and SIGTERM draining an in-flight stream and exiting 0.
 
     python openai_client_test.py IMP_BINARY MODEL_DIR IMAGE_DIR
@@ -171,6 +171,27 @@ with Server(imp, model, "--api-key", KEY, "--max-concurrent", "2", "--max-body-b
     # 499 (client closed request) is recorded only when a stream is cut before its end: the generation was
     # cancelled mid-way, not finished.
     check(metric(srv, 'imp_requests_total{status="499"}') == 2, "both disconnects cancelled their generation")
+    # A non-streaming request whose client goes away is cancelled too: its generation stops long before
+    # max_tokens (the server finds the connection's socket and sees it closed).
+    tokens_before = metric(srv, "imp_completion_tokens_total")
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    conn.request("POST", "/v1/chat/completions",
+                 json.dumps({"messages": [{"role": "user", "content": "hello hello hello"}], "max_tokens": 440,
+                             "temperature": 0}), {"Content-Type": "application/json", **auth})
+    deadline = time.time() + 20
+    while time.time() < deadline and metric(srv, "imp_batch_rows") != 1:
+        time.sleep(0.01)
+    check(metric(srv, "imp_batch_rows") == 1, "non-streaming request running")
+    conn.sock.close()
+    conn.close()
+    closed_at = time.time()
+    while time.time() < closed_at + 20 and metric(srv, "imp_requests_in_flight") != 0:
+        time.sleep(0.01)
+    gone_after = time.time() - closed_at
+    generated = metric(srv, "imp_completion_tokens_total") - tokens_before
+    check(metric(srv, 'imp_requests_total{status="499"}') == 3 and metric(srv, "imp_batch_rows") == 0
+          and generated < 440, f"non-streaming disconnect cancelled after {gone_after:.2f} s, {generated:.0f} of 440 "
+          "tokens generated")
     _, text_metrics = srv.request("GET", "/metrics", headers=auth)
     for name in ("imp_requests_total{status=\"200\"}", "imp_requests_total{status=\"429\"}",
                  "imp_requests_total{status=\"400\"}", "imp_queue_depth", "imp_generation_tokens_per_second",

@@ -95,6 +95,8 @@ struct EngineStats {
 class ChatEngine {
  public:
   virtual ~ChatEngine() = default;
+  // Prepares the request on the calling thread (chat template, tokens, image decoding: a bad request's
+  // error is its stream's only event) and queues it for the engine thread, which only runs model steps.
   virtual std::shared_ptr<ChatStream> submit(ChatRequest request) = 0;
   virtual std::string model_name() const = 0;
   virtual int64_t context_length() const = 0;
