@@ -8,14 +8,22 @@
 
 #include "imp/cli/registry.h"
 #include "imp/core/error.h"
+#include "imp/core/fs.h"
+#include "imp/core/json.h"
 #include "imp/eval/chat_engine.h"
+#include "imp/quant/config.h"
 #include "imp/serve/server.h"
 
 namespace imp::cli {
 namespace {
 
-void add_engine_flags(CLI::App* c, eval::ChatEngineOptions& e) {
-  c->add_option("--model", e.model, "Imp model directory (e.g. the demo's merged model)")->required();
+void add_engine_flags(CLI::App* c, eval::ChatEngineOptions& e, std::string& quantized) {
+  auto* model = c->add_option("--model", e.model, "Imp model directory (e.g. the demo's merged model)");
+  auto* quant = c->add_option("--quantized", quantized, "an `imp quantize` output directory (instead of --model)");
+  model->excludes(quant);
+  auto* group = c->add_option_group("model");
+  group->add_options(model, quant);
+  group->require_option(1);
   c->add_option("--lora", e.lora, "PEFT LoRA adapter merged on top of --model");
   c->add_option("--conv-mode,--conv_mode", e.conv_mode, "template: phi2 | qwen2 | phi3 (default: the model's)");
   c->add_option("--device", e.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
@@ -24,7 +32,18 @@ void add_engine_flags(CLI::App* c, eval::ChatEngineOptions& e) {
   c->add_option("--max-batch", e.max_batch, "requests decoded together in one batch")->capture_default_str();
 }
 
-int run_serve(const eval::ChatEngineOptions& eo, const serve::ServeOptions& so) {
+// --quantized DIR: the model is DIR, which must hold a quantization_config (--model takes either kind).
+void use_quantized(eval::ChatEngineOptions& e, const std::string& dir) {
+  if (dir.empty()) return;
+  const std::string config = join_path(dir, "config.json");
+  IMP_CHECK_KIND(quant::find_quant_config(read_json_file(config), config).has_value(), ErrorKind::usage, dir,
+                 " is not a quantized model (its config.json has no quantization_config); make one with imp quantize, "
+                 "or pass a full-precision model with --model");
+  e.model = dir;
+}
+
+int run_serve(eval::ChatEngineOptions eo, const std::string& quantized, const serve::ServeOptions& so) {
+  use_quantized(eo, quantized);
   auto engine = eval::open_chat_engine(eo);
   const int code = serve::run_server(*engine, so, std::cerr);
   engine.reset();  // finishes what is still queued
@@ -39,12 +58,14 @@ std::string read_image(const std::string& path) {
 
 struct ChatOptions {
   eval::ChatEngineOptions engine;
+  std::string quantized;
   std::string image;
   int64_t max_tokens = 512;
   double temperature = 0;
 };
 
-int run_chat(const ChatOptions& o) {
+int run_chat(ChatOptions o) {
+  use_quantized(o.engine, o.quantized);
   auto engine = eval::open_chat_engine(o.engine);
   std::vector<eval::ChatMessage> history;
   std::vector<std::string> images;
@@ -119,9 +140,10 @@ int run_chat(const ChatOptions& o) {
 void add_serve_commands(CLI::App& root, Commands& out) {
   auto eo = std::make_shared<eval::ChatEngineOptions>();
   auto so = std::make_shared<serve::ServeOptions>();
+  auto quantized = std::make_shared<std::string>();
   auto* s = root.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions with "
                                          "images and streaming) with a chat page at /");
-  add_engine_flags(s, *eo);
+  add_engine_flags(s, *eo, *quantized);
   s->add_option("--name", eo->name, "model name reported to clients (default: the model directory's name)");
   s->add_option("--host", so->host, "address to listen on (0.0.0.0: every interface)")->capture_default_str();
   s->add_option("--port", so->port, "TCP port (0: any free port)")->capture_default_str();
@@ -141,12 +163,12 @@ void add_serve_commands(CLI::App& root, Commands& out) {
   s->add_option("--default-max-tokens", so->limits.default_max_tokens, "max_tokens when a request gives none")
       ->capture_default_str();
   s->add_option("--top-k", eo->top_k, "top-k when a request samples (0 = off, as OpenAI)")->capture_default_str();
-  out.push_back({s, [eo, so] { return run_serve(*eo, *so); }});
+  out.push_back({s, [eo, so, quantized] { return run_serve(*eo, *quantized, *so); }});
 
   auto co = std::make_shared<ChatOptions>();
   auto* c = root.add_subcommand("chat", "Chat with a model in the terminal (streaming; /image PATH, /reset, /exit)");
   co->engine.max_batch = 1;
-  add_engine_flags(c, co->engine);
+  add_engine_flags(c, co->engine, co->quantized);
   c->add_option("--image", co->image, "image for the first message");
   c->add_option("--max-tokens", co->max_tokens, "new-token limit per answer")->capture_default_str();
   c->add_option("--temperature", co->temperature, "0 = greedy")->capture_default_str();
