@@ -1,7 +1,5 @@
 #include "imp/train/memory_plan.h"
 
-#include <algorithm>
-#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <string>
