@@ -13,6 +13,10 @@
 #   --imp-logits-chunk N  imp only: lm_head + loss on labelled rows, N at a time (the preset: 1024; 0: full logits)
 #   --imp-attn IMPL       imp only: attention kernel (the preset: auto = SDPA on LibTorch 2.x, as `imp train`;
 #                         the Python side stays eager, as Imp's train.py on a CPU)
+#   --imp-recompute MODE  imp only: --gradient_checkpointing none | full | selective | auto (default: as
+#                         --gradient-checkpointing, i.e. full in the preset)
+#   --imp-memory-budget-gb G  imp only: the budget of --imp-recompute auto (default: 90% of the memory)
+#   --imp-packing         imp only: padding-free micro-batches (--packing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMP_BIN=${IMP_BIN:-build/src/imp}
@@ -45,6 +49,9 @@ while (($#)); do
     --json) shift; continue ;;
     --imp-logits-chunk) imp_only+=(--logits-chunk "${2:?--imp-logits-chunk needs a value}"); shift 2; continue ;;
     --imp-attn) imp_only+=(--attn-implementation "${2:?--imp-attn needs a value}"); shift 2; continue ;;
+    --imp-recompute) imp_only+=(--recompute "${2:?--imp-recompute needs a value}"); shift 2; continue ;;
+    --imp-memory-budget-gb) imp_only+=(--memory-budget-gb "${2:?--imp-memory-budget-gb needs a value}"); shift 2; continue ;;
+    --imp-packing) imp_only+=(--packing true); shift; continue ;;
     --*=*) k=${1%%=*} v=${1#*=}; shift ;;
     --*) (($# >= 2)) || { echo "run_train_bench.sh: $1 needs a value" >&2; exit 2; }; k=$1 v=$2; shift 2 ;;
     *) echo "run_train_bench.sh: unexpected argument '$1'" >&2; exit 2 ;;
@@ -78,7 +85,9 @@ print(f"{c['arch']} x{c['layers']} layers (+SigLIP x{c['vision_layers']}), mode 
 print(f"CPU: {os.environ['CPU'] or 'unknown'}, AMX: {os.environ['AMX']}; frozen base {c['base_dtype']} on both sides"
       + (f", length mix {c['mix']}" if c["mix"] else "")
       + f"; imp levers: labelled-rows chunked logits {'on (' + str(c['logits_chunk']) + ' rows)' if c['logits_chunk'] else 'off'}"
-      + f", attention {c['attn_implementation']} (Python: eager)\n")
+      + f", attention {c['attn_implementation']} (Python: eager)"
+      + f", recompute {c['recompute']} ({c['whole_layers_recomputed']} of {c['layers']} layers whole; Python: every layer)"
+      + f", packing {'on' if c['packing'] else 'off'}\n")
 print("| metric | python | imp | imp advantage |\n|---|---:|---:|---:|")
 same = lambda k: "equal" if p[k] == c[k] else "**DIFFER**"
 print(f"| params | {p['params']:,} | {c['params']:,} | {same('params')} |")

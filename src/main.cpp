@@ -112,6 +112,11 @@ int main(int argc, char** argv_in) {
   c_bt->add_option("--lora-dropout", btrain.lora_dropout, "LoRA dropout")->capture_default_str();
   c_bt->add_option("--gradient-checkpointing", btrain.gradient_checkpointing, "recompute decoder layers")
       ->capture_default_str();
+  c_bt->add_option("--recompute", btrain.recompute, "imp's --gradient_checkpointing none | full | selective | auto "
+                   "(overrides --gradient-checkpointing)");
+  c_bt->add_option("--packing", btrain.packing, "imp's --packing: padding-free micro-batches")->capture_default_str();
+  c_bt->add_option("--memory-budget-gb", btrain.memory_budget_gb, "--recompute auto: peak memory to plan for "
+                   "(0: 90% of the memory)")->capture_default_str();
   c_bt->add_option("--lr", btrain.lr, "AdamW learning rate")->capture_default_str();
   c_bt->add_option("--dtype", btrain.dtype, "float32 | bfloat16 (autocast)")->capture_default_str();
   c_bt->add_option("--base-dtype", btrain.base_dtype, "frozen weights: float32 | bfloat16 | float16")

@@ -219,7 +219,6 @@ int run_bench_train(const BenchTrainOptions& o) {
                                          {"model.vision_tower.", "model.mm_projector."}))
       dynamic_cast<nn::LinearImpl*>(root.named_modules()[path].get())->add_lora(o.lora_r, o.lora_alpha, o.lora_dropout);
   }
-  model.lm->gradient_checkpointing = o.gradient_checkpointing;
   root.to(dev);
   std::vector<train::NamedParam> trainable;
   std::vector<torch::Tensor> params;
@@ -233,6 +232,12 @@ int run_bench_train(const BenchTrainOptions& o) {
     params.push_back(item.value());
   }
   if (o.base_dtype != "float32") train::cast_frozen_weights(root, parse_dtype(o.base_dtype));
+  const std::string recompute = !o.recompute.empty() ? o.recompute : o.gradient_checkpointing ? "full" : "none";
+  {
+    int64_t numel = 0;
+    for (const auto& p : params) numel += p.numel();
+    train::set_recompute_policy(*model.lm, recompute, o.memory_budget_gb, o.dtype == "bfloat16", dev, numel);
+  }
   train::AdamW opt(trainable, {{"all", o.lr, 0.0}});
   root.train();
 
@@ -240,6 +245,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   const int64_t patches = model.config().vision.num_patches();
   const int64_t samples = static_cast<int64_t>(o.batch) * o.grad_accum;
   train::StepShape shape;  // the rows of one step: the FLOP count
+  train::StepShape packed_shape;  // --packing: each sample its own row, no padding
   int64_t tokens = 0;      // unpadded positions (what both sides count as throughput)
   int64_t labelled = 0;
   if (!o.mix.empty()) {
@@ -253,9 +259,11 @@ int run_bench_train(const BenchTrainOptions& o) {
         tokens += m.text + (m.image ? patches - 1 : 0);
         labelled += m.answer;
         longest = std::max(longest, m.text + (m.image ? patches - 1 : 0));
+        packed_shape.add_rows(1, m.text + (m.image ? patches - 1 : 0), 0);
       }
       micro.push_back(mix_inputs(model, chosen, dev));
       shape.add_rows(o.batch, longest, micro.back().pixel_values.defined() ? micro.back().pixel_values.size(0) : 0);
+      packed_shape.images = shape.images;
     }
   } else {
     for (int k = 0; k < o.grad_accum; ++k) {
@@ -266,6 +274,7 @@ int run_bench_train(const BenchTrainOptions& o) {
     tokens = shape.positions;
   }
   train::StepShape reference_shape = shape;  // the work of full logits (what the Python side computes)
+  if (o.packing && !o.mix.empty()) shape = packed_shape;  // (--seq rows have no padding to drop)
   if (o.logits_chunk > 0) shape.scored = labelled;
   double last_loss = 0;
   const bool hwm_reset = reset_peak_rss();
@@ -276,6 +285,7 @@ int run_bench_train(const BenchTrainOptions& o) {
       torch::Tensor loss;
       {
         nn::AutocastGuard autocast(o.dtype == "bfloat16", dev.type(), torch::kBFloat16);
+        in.pack = o.packing;
         if (o.logits_chunk > 0) {  // the trainer's --logits_chunk_size path; mean over labels as HF
           in.compute_logits = false;
           auto out = model.forward(in);
@@ -300,7 +310,8 @@ int run_bench_train(const BenchTrainOptions& o) {
             {"grad_accum", o.grad_accum}, {"dtype", o.dtype}, {"base_dtype", o.base_dtype},
             {"mix", o.mix.substr(o.mix.rfind('/') + 1)}, {"logits_chunk", o.logits_chunk},
             {"attn_implementation", model.lm->attention_impl == nn::AttentionImpl::sdpa ? "sdpa" : "eager"},
-            {"gradient_checkpointing", o.gradient_checkpointing},
+            {"gradient_checkpointing", o.gradient_checkpointing}, {"recompute", recompute},
+            {"whole_layers_recomputed", model.lm->last_full_layers()}, {"packing", o.packing},
             {"device", dev.str()}, {"threads", torch::get_num_threads()}, {"params", n_params},
             {"trainable_params", n_trainable}, {"tokens_per_step", tokens}, {"samples_per_step", samples},
             {"iters", o.iters}, {"warmup", o.warmup}, {"step_ms", step_s * 1e3}, {"tokens_per_s", tokens / step_s},
@@ -309,11 +320,13 @@ int run_bench_train(const BenchTrainOptions& o) {
             {"torch", compat::torch_version()}};
   if (o.lora_r && o.mode == "lora") r["lora_r"] = o.lora_r;
   // MFU / HFU (include/imp/train/flops.h): useful FLOPs (and with recomputation) over the device's dense peak.
-  const auto flops = train::train_step_flops(root, model.config(), shape, o.gradient_checkpointing);
+  const double whole = static_cast<double>(model.lm->last_full_layers()) / o.layers;
+  const bool selective = model.lm->recompute.selective;
+  const auto flops = train::train_step_flops(root, model.config(), shape, whole, selective);
   const auto peak = train::peak_flops(dev, o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
   if (dev.is_cuda()) r["peak_cuda_mb"] = cuda_peak_allocated_mib(dev.has_index() ? dev.index() : 0);
   r["step_tflop"] = flops.model / 1e12;
-  r["reference_step_tflop"] = train::train_step_flops(root, model.config(), reference_shape, o.gradient_checkpointing).model / 1e12;
+  r["reference_step_tflop"] = train::train_step_flops(root, model.config(), reference_shape, whole, selective).model / 1e12;
   r["achieved_tflop_per_s"] = flops.model / step_s / 1e12;
   r["peak_source"] = peak.source;
   if (peak.flops_per_s > 0) {

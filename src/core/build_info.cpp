@@ -105,6 +105,15 @@ double cuda_peak_allocated_mib(int index) {
 #endif
 }
 
+double cuda_total_memory_bytes(int index) {
+#ifdef IMP_WITH_CUDA
+  return static_cast<double>(at::cuda::getDeviceProperties(index)->totalGlobalMem);
+#else
+  (void)index;
+  return 0;
+#endif
+}
+
 std::string cpu_feature_flags() {
   std::istringstream flags(cpuinfo_field("flags"));
   const std::set<std::string> wanted = {"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",

@@ -243,7 +243,8 @@ ImpOutputs ImpModel::forward(const ImpInputs& in) {
     s.labels = labels;
     s.position_ids = torch::arange(ids.size(1), ids.options()).unsqueeze(0).repeat({ids.size(0), 1});
   }
-  auto hidden = lm->forward_hidden(s.embeds, s.attention_mask, s.position_ids);
+  if (in.pack) s = pack_rows(s, out.packed_lengths);
+  auto hidden = lm->forward_hidden(s.embeds, s.attention_mask, s.position_ids, nullptr, out.packed_lengths);
   out.attention_mask = s.attention_mask;
   if (labels.defined()) out.labels = s.labels;
   if (!in.compute_logits) {
@@ -252,6 +253,28 @@ ImpOutputs ImpModel::forward(const ImpInputs& in) {
   }
   out.logits = lm->logits(hidden);
   if (labels.defined() && in.compute_loss) out.loss = causal_lm_loss(out.logits, s.labels);
+  return out;
+}
+
+Spliced pack_rows(const Spliced& padded, std::vector<int64_t>& lengths) {
+  const auto mask = padded.attention_mask.to(torch::kBool);
+  const auto counts = mask.sum(1).to(torch::kCPU);
+  lengths.clear();
+  for (int64_t i = 0; i < counts.size(0); ++i)
+    if (counts[i].item<int64_t>() > 0) lengths.push_back(counts[i].item<int64_t>());
+  const auto idx = mask.reshape({-1}).nonzero().reshape({-1});
+  Spliced out;
+  out.embeds = padded.embeds.reshape({-1, padded.embeds.size(-1)}).index_select(0, idx).unsqueeze(0);
+  out.position_ids = padded.position_ids.reshape({-1}).index_select(0, idx).unsqueeze(0);
+  out.attention_mask = torch::ones_like(out.position_ids);
+  if (padded.labels.defined()) {
+    out.labels = padded.labels.reshape({-1}).index_select(0, idx).unsqueeze(0).clone();
+    int64_t start = 0;
+    for (const int64_t n : lengths) {
+      out.labels[0][start] = kIgnoreIndex;
+      start += n;
+    }
+  }
   return out;
 }
 

@@ -1,22 +1,45 @@
 // The decoder loop shared by all architectures, and the architecture registry.
 #include "imp/models/language_model.h"
 
+#include <algorithm>
+#include <map>
+
 #include "imp/nn/checkpoint.h"
 
 #include "imp/core/error.h"
 
 namespace imp {
 
+torch::Tensor maybe_recompute(bool on, std::function<torch::Tensor(const std::vector<torch::Tensor>&)> fn,
+                              const std::vector<torch::Tensor>& xs) {
+  return on ? nn::checkpoint(std::move(fn), xs) : fn(xs);
+}
+
 torch::Tensor self_attention(const TextConfig& c, const nn::Rotary& rotary, const torch::Tensor& q_in,
                              const torch::Tensor& k_in, const torch::Tensor& v_in, const LayerContext& ctx,
                              nn::ScoreMode scores) {
-  const int64_t b = q_in.size(0), t = q_in.size(1);
-  auto heads = [&](const torch::Tensor& x, int64_t n) { return x.view({b, t, n, c.head_dim}).transpose(1, 2); };
-  auto q = rotary.apply(heads(q_in, c.num_attention_heads), ctx.cos, ctx.sin);
-  auto k = rotary.apply(heads(k_in, c.num_key_value_heads), ctx.cos, ctx.sin);
-  auto v = heads(v_in, c.num_key_value_heads);
-  if (ctx.cache) std::tie(k, v) = ctx.cache->append(ctx.index, k, v);  // keys are cached after RoPE, as HF
-  return nn::attention(q, k, v, ctx.mask, scores, ctx.impl).transpose(1, 2).reshape({b, t, -1});
+  // The context by value: a recomputation runs in backward, after the caller's context is gone.
+  auto core = [&c, &rotary, ctx, scores](const std::vector<torch::Tensor>& qkv) {
+    const int64_t b = qkv[0].size(0), t = qkv[0].size(1);
+    auto heads = [&](const torch::Tensor& x, int64_t n) { return x.view({b, t, n, c.head_dim}).transpose(1, 2); };
+    auto q = rotary.apply(heads(qkv[0], c.num_attention_heads), ctx.cos, ctx.sin);
+    auto k = rotary.apply(heads(qkv[1], c.num_key_value_heads), ctx.cos, ctx.sin);
+    auto v = heads(qkv[2], c.num_key_value_heads);
+    if (ctx.cache) std::tie(k, v) = ctx.cache->append(ctx.index, k, v);  // keys are cached after RoPE, as HF
+    if (ctx.packed.empty())
+      return nn::attention(q, k, v, ctx.mask, scores, ctx.impl).transpose(1, 2).reshape({b, t, -1});
+    // Packed: one attention per sample (no work on pairs across samples).
+    std::vector<torch::Tensor> outs;
+    int64_t start = 0;
+    for (size_t s = 0; s < ctx.packed.size(); ++s) {
+      const int64_t end = start + ctx.packed[s];
+      outs.push_back(nn::attention(q.slice(2, start, end), k.slice(2, start, end), v.slice(2, start, end),
+                                   ctx.packed_masks[s], scores, ctx.impl));
+      start = end;
+    }
+    return torch::cat(outs, 2).transpose(1, 2).reshape({b, t, -1});
+  };
+  return maybe_recompute(ctx.selective, core, {q_in, k_in, v_in});
 }
 
 SeparateQkvAttention::SeparateQkvAttention(const TextConfig& c, const nn::Rotary& rotary, SeparateQkvSpec spec)
@@ -60,7 +83,8 @@ torch::Tensor CausalLM::embed(const torch::Tensor& ids) const {
 }
 
 torch::Tensor CausalLM::forward_hidden(const torch::Tensor& embeds, const torch::Tensor& mask2d_in,
-                                       const torch::Tensor& position_ids, nn::KVCache* cache) {
+                                       const torch::Tensor& position_ids, nn::KVCache* cache,
+                                       const std::vector<int64_t>& packed_lengths) {
   const int64_t batch = embeds.size(0), len = embeds.size(1);
   if (cache && cache->keys.size() != layers_.size()) cache->reset(layers_.size());
   const int64_t past = cache ? cache->length() : 0;
@@ -71,13 +95,34 @@ torch::Tensor CausalLM::forward_hidden(const torch::Tensor& embeds, const torch:
             ", expected [", batch, ", ", past + len, "]");
   LayerContext ctx;
   std::tie(ctx.cos, ctx.sin) = rotary_.tables(position_ids, embeds.scalar_type());
-  ctx.mask = nn::causal_mask(mask2d, len, embeds.scalar_type(), config_.sliding_window);
+  if (packed_lengths.empty()) {
+    ctx.mask = nn::causal_mask(mask2d, len, embeds.scalar_type(), config_.sliding_window);
+  } else {
+    IMP_CHECK(!cache && batch == 1, "packed rows are for training: one row, no KV cache");
+    int64_t total = 0;
+    std::map<int64_t, torch::Tensor> by_length;  // one mask per distinct length
+    for (const int64_t n : packed_lengths) {
+      auto& m = by_length[n];
+      if (!m.defined())
+        m = nn::causal_mask(torch::ones({1, n}, mask2d.options()), n, embeds.scalar_type(), config_.sliding_window);
+      ctx.packed_masks.push_back(m);
+      total += n;
+    }
+    IMP_CHECK(total == len, "packed lengths sum to ", total, " but the row has ", len, " positions");
+    ctx.packed = packed_lengths;
+  }
   ctx.cache = cache;
   ctx.impl = attention_impl;
   auto x = embed_dropout_ > 0.0 ? torch::dropout(embeds, embed_dropout_, is_training()) : embeds;
+  const bool recomputing = is_training() && torch::GradMode::is_enabled() && !cache;
+  const int64_t full_layers =
+      !recomputing ? 0 : recompute.plan ? recompute.plan(batch, len) : recompute.full_layers;
+  if (recomputing) last_full_layers_ = std::min<int64_t>(full_layers, static_cast<int64_t>(layers_.size()));
   for (size_t i = 0; i < layers_.size(); ++i) {
     ctx.index = i;
-    if (gradient_checkpointing && is_training() && torch::GradMode::is_enabled() && !cache) {
+    const bool whole = static_cast<int64_t>(i) < full_layers;
+    ctx.selective = recomputing && recompute.selective && !whole;
+    if (whole) {
       auto& layer = *layers_[i];
       x = nn::checkpoint([&layer, ctx](const torch::Tensor& h) { return layer.forward(h, ctx); }, x);
     } else {

@@ -13,7 +13,11 @@ class Phi2Mlp : public torch::nn::Module {
     fc1 = register_module("fc1", nn::Linear(c.hidden_size, c.intermediate_size, true));
     fc2 = register_module("fc2", nn::Linear(c.intermediate_size, c.hidden_size, true));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return fc2(nn::gelu_new(fc1(x))); }
+  // recompute: gelu_new's elementwise intermediates are recomputed in backward (selective recomputation).
+  torch::Tensor forward(const torch::Tensor& x, bool recompute) {
+    return fc2(maybe_recompute(recompute, [](const std::vector<torch::Tensor>& h) { return nn::gelu_new(h[0]); },
+                               {fc1(x)}));
+  }
   nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 
@@ -30,7 +34,7 @@ class Phi2Layer : public DecoderLayer {
   torch::Tensor forward(const torch::Tensor& x, const LayerContext& ctx) override {
     auto h = input_layernorm(x);
     auto a = torch::dropout(self_attn->forward(h, ctx), dropout_, is_training());
-    auto m = torch::dropout(mlp->forward(h), dropout_, is_training());
+    auto m = torch::dropout(mlp->forward(h, ctx.selective), dropout_, is_training());
     return a + m + x;  // Python order: (attn + mlp) + residual
   }
 

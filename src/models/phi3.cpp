@@ -35,9 +35,12 @@ class Phi3Mlp : public torch::nn::Module {
     gate_up_proj = register_module("gate_up_proj", nn::Linear(c.hidden_size, 2 * c.intermediate_size, false));
     down_proj = register_module("down_proj", nn::Linear(c.intermediate_size, c.hidden_size, false));
   }
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto gate_up = gate_up_proj(x).chunk(2, -1);
-    return down_proj(gate_up[1] * torch::silu(gate_up[0]));
+  torch::Tensor forward(const torch::Tensor& x, bool recompute) {
+    auto swiglu = [](const std::vector<torch::Tensor>& g) {
+      auto gate_up = g[0].chunk(2, -1);
+      return gate_up[1] * torch::silu(gate_up[0]);
+    };
+    return down_proj(maybe_recompute(recompute, swiglu, {gate_up_proj(x)}));
   }
   nn::Linear gate_up_proj{nullptr}, down_proj{nullptr};
 };
@@ -53,7 +56,7 @@ class Phi3Layer : public DecoderLayer {
 
   torch::Tensor forward(const torch::Tensor& x, const LayerContext& ctx) override {
     auto h = x + torch::dropout(self_attn->forward(input_layernorm(x), ctx), dropout_, is_training());
-    return h + torch::dropout(mlp->forward(post_attention_layernorm(h)), dropout_, is_training());
+    return h + torch::dropout(mlp->forward(post_attention_layernorm(h), ctx.selective), dropout_, is_training());
   }
 
   std::shared_ptr<Phi3Attention> self_attn;

@@ -13,7 +13,11 @@ class Qwen2Mlp : public torch::nn::Module {
     up_proj = register_module("up_proj", nn::Linear(c.hidden_size, c.intermediate_size, false));
     down_proj = register_module("down_proj", nn::Linear(c.intermediate_size, c.hidden_size, false));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }
+  torch::Tensor forward(const torch::Tensor& x, bool recompute) {
+    return down_proj(maybe_recompute(
+        recompute, [](const std::vector<torch::Tensor>& g) { return torch::silu(g[0]) * g[1]; },
+        {gate_proj(x), up_proj(x)}));
+  }
   nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 
@@ -29,7 +33,7 @@ class Qwen2Layer : public DecoderLayer {
 
   torch::Tensor forward(const torch::Tensor& x, const LayerContext& ctx) override {
     auto h = x + self_attn->forward(input_layernorm(x), ctx);
-    return h + mlp->forward(post_attention_layernorm(h));
+    return h + mlp->forward(post_attention_layernorm(h), ctx.selective);
   }
 
   std::shared_ptr<SeparateQkvAttention> self_attn;

@@ -12,10 +12,12 @@
 namespace imp::nn {
 namespace {
 
+using MultiFn = std::function<torch::Tensor(const std::vector<torch::Tensor>&)>;
+
 // What a recomputation needs. autograd::Function's saved_data only holds IValues, so the closure is
 // kept here under an id and taken out by the backward pass.
 struct Pending {
-  std::function<torch::Tensor(const torch::Tensor&)> fn;
+  MultiFn fn;
   torch::Device device{torch::kCPU};
   torch::Tensor rng;      // state of the device's default generator at the forward
   AutocastState autocast;
@@ -39,16 +41,16 @@ void set_rng_state(const torch::Device& device, const torch::Tensor& s) {
 }
 
 struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, int64_t id) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, at::TensorList xs, int64_t id) {
     ctx->saved_data["id"] = id;
-    ctx->save_for_backward({x});
-    std::function<torch::Tensor(const torch::Tensor&)> fn;
+    ctx->save_for_backward(xs.vec());
+    MultiFn fn;
     {
       std::lock_guard<std::mutex> lock(g_mutex);
       fn = g_pending.at(id).fn;
     }
     torch::NoGradGuard no_grad;
-    return fn(x);
+    return fn(xs.vec());
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -62,9 +64,11 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
       p = std::move(it->second);
       g_pending.erase(it);
     }
-    auto x = ctx->get_saved_variables()[0];
-    auto input = x.detach();
-    input.set_requires_grad(x.requires_grad());
+    std::vector<torch::Tensor> inputs;
+    for (const auto& x : ctx->get_saved_variables()) {
+      inputs.push_back(x.detach());
+      inputs.back().set_requires_grad(x.requires_grad());
+    }
     torch::Tensor out;
     {
       const auto rng_now = rng_state(p.device);
@@ -72,24 +76,34 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
       set_rng_state(p.device, p.rng);
       p.autocast.apply();
       torch::AutoGradMode grad_mode(true);
-      out = p.fn(input);
+      out = p.fn(inputs);
       autocast_now.apply();
       set_rng_state(p.device, rng_now);
     }
     if (out.requires_grad()) torch::autograd::backward({out}, {grads[0]});
-    return {input.requires_grad() ? input.grad() : torch::Tensor(), torch::Tensor()};
+    torch::autograd::variable_list result;
+    for (const auto& in : inputs) result.push_back(in.requires_grad() ? in.grad() : torch::Tensor());
+    result.emplace_back();  // id
+    return result;
   }
 };
 
 }  // namespace
 
-torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x) {
+torch::Tensor checkpoint(MultiFn fn, const std::vector<torch::Tensor>& xs) {
+  IMP_CHECK(!xs.empty(), "gradient checkpointing needs at least one input tensor");
   const int64_t id = g_next++;
+  const auto dev = xs.front().device();
   {
     std::lock_guard<std::mutex> lock(g_mutex);
-    g_pending[id] = Pending{std::move(fn), x.device(), rng_state(x.device()), AutocastState::current()};
+    g_pending[id] = Pending{std::move(fn), dev, rng_state(dev), AutocastState::current()};
   }
-  return CheckpointFunction::apply(x, id);
+  return CheckpointFunction::apply(at::TensorList(xs), id);
+}
+
+torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x) {
+  return checkpoint([fn = std::move(fn)](const std::vector<torch::Tensor>& xs) { return fn(xs[0]); },
+                    std::vector<torch::Tensor>{x});
 }
 
 }  // namespace imp::nn

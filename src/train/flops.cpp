@@ -32,7 +32,7 @@ void linear_flops(double weights, bool trained, bool flows, double& fwd, double&
 }  // namespace
 
 StepFlops train_step_flops(torch::nn::Module& root, const ModelConfig& cfg, const StepShape& shape,
-                           bool gradient_checkpointing) {
+                           double whole_fraction, bool selective) {
   // Gradients flow through the decoder when anything but the vision tower trains; through the tower only
   // when the tower itself trains.
   bool decoder_flows = false, tower_flows = false;
@@ -61,7 +61,7 @@ StepFlops train_step_flops(torch::nn::Module& root, const ModelConfig& cfg, cons
     }
     fwd += rows * f;
     bwd += rows * b;
-    if (gradient_checkpointing && starts_with(path, "model.layers.")) recompute += rows * f;
+    if (starts_with(path, "model.layers.")) recompute += whole_fraction * rows * f;
   }
   // SigLIP's patch embedding: a convolution that is one linear of C·P·P x D per patch.
   const auto& v = cfg.vision;
@@ -79,7 +79,7 @@ StepFlops train_step_flops(torch::nn::Module& root, const ModelConfig& cfg, cons
                             static_cast<double>(cfg.vision.hidden_size * cfg.vision_layers_kept());
   fwd += text_attn + tower_attn;
   bwd += (decoder_flows ? 2 * text_attn : 0) + (tower_flows ? 2 * tower_attn : 0);
-  if (gradient_checkpointing) recompute += text_attn;
+  recompute += (selective ? 1.0 : whole_fraction) * text_attn;  // selective: the attention core of every layer
   return {fwd + bwd, fwd + bwd + recompute};
 }
 

@@ -33,7 +33,8 @@ void MetricsLog::log(const StepMetrics& m) {
   if (!enabled_) return;
   Json j = {{"step", m.step}, {"epoch", m.epoch}, {"loss", m.loss}, {"learning_rate", m.learning_rate},
             {"grad_norm", m.grad_norm}, {"tokens_per_s", m.tokens_per_s}, {"samples_per_s", m.samples_per_s},
-            {"loss_scale", m.loss_scale}, {"skipped_steps", m.skipped_steps}};
+            {"loss_scale", m.loss_scale}, {"skipped_steps", m.skipped_steps}, {"data_wait_s", m.data_wait_s}};
+  if (m.mfu >= 0) j["mfu"] = m.mfu;
   jsonl_ << j.dump() << "\n";
   jsonl_.flush();
   if (tb_) {
@@ -47,10 +48,10 @@ void MetricsLog::log(const StepMetrics& m) {
   const std::string mfu = m.mfu >= 0 ? std::to_string(static_cast<int>(m.mfu * 100 + 0.5)) + "%" : "-";
   std::snprintf(line, sizeof(line),
                 "step %lld/%lld | loss %.4f | lr %.3g | grad %.3g | %.0f tok/s | %.2f samples/s | MFU %s | "
-                "skipped %lld | ETA %s",
+                "data-wait %.2fs | skipped %lld | ETA %s",
                 static_cast<long long>(m.step), static_cast<long long>(m.total_steps), m.loss, m.learning_rate,
-                m.grad_norm, m.tokens_per_s, m.samples_per_s, mfu.c_str(), static_cast<long long>(m.skipped_steps),
-                format_duration(m.eta_s).c_str());
+                m.grad_norm, m.tokens_per_s, m.samples_per_s, mfu.c_str(), m.data_wait_s,
+                static_cast<long long>(m.skipped_steps), format_duration(m.eta_s).c_str());
   if (tty_) {
     std::cerr << "\r\033[K" << line << std::flush;
     line_open_ = true;

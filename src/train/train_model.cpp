@@ -13,6 +13,7 @@
 #include "imp/models/lora.h"
 #include "imp/nn/layers.h"
 #include "imp/quant/config.h"
+#include "imp/train/memory_plan.h"
 
 namespace imp::train {
 namespace {
@@ -164,7 +165,7 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
     }
   }
   m.root().to(device);
-  m.lm->gradient_checkpointing = a.gradient_checkpointing;
+  m.set_attention_impl(nn::parse_attention_impl(a.attn_implementation));
 
   // What trains (imp-reference 5.3): the projector always (unless frozen); LoRA A/B; or the whole decoder.
   for (auto& item : root.named_parameters()) {
@@ -191,6 +192,10 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
   if ((a.bf16 || a.fp16) && a.half_base && stage != Stage::finetune)
     cast_frozen_weights(root, a.fp16 ? torch::kHalf : torch::kBFloat16);
 
+  int64_t trainable_numel = 0;
+  for (const auto& p : tm.trainable) trainable_numel += p.tensor.numel();
+  set_recompute_policy(*m.lm, a.gradient_checkpointing, a.memory_budget_gb, a.bf16 || a.fp16, device, trainable_numel);
+
   // LLaVATrainer.create_optimizer: decay unless a norm parameter or a bias; the projector at
   // mm_projector_lr when given. Empty groups are dropped.
   const auto norms = norm_param_names(root);
@@ -214,6 +219,19 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
   }
   for (auto& p : tm.trainable) p.group = remap[p.group];
   return tm;
+}
+
+void set_recompute_policy(CausalLM& lm, const std::string& mode, double budget_gb, bool half_autocast,
+                          const torch::Device& device, int64_t trainable_numel) {
+  IMP_CHECK_KIND(mode == "none" || mode == "full" || mode == "selective" || mode == "auto", ErrorKind::usage,
+                 "gradient checkpointing '", mode, "': expected none, full, selective or auto");
+  lm.set_gradient_checkpointing(mode == "full");
+  lm.recompute.selective = mode == "selective" || mode == "auto";
+  if (mode != "auto") return;
+  const auto plan = make_memory_plan(lm.config(), lm, device, half_autocast ? 2 : 4, lm.attention_impl, budget_gb,
+                                     trainable_numel);
+  lm.recompute.plan = [plan](int64_t rows, int64_t length) { return plan.full_layers(rows, length); };
+  lm.recompute_plan_description = plan.describe();
 }
 
 void cast_frozen_weights(torch::nn::Module& root, torch::ScalarType dtype) {

@@ -306,8 +306,11 @@ class Trainer {
     auto counters = torch::zeros({3}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
     double samples = 0.0;
     StepShape shape;  // what this rank computed, for the FLOP count
+    double data_wait_s = 0.0;
     for (int64_t k = 0; k < a_.gradient_accumulation_steps; ++k) {
+      const auto wait_start = Clock::now();
       auto batch = next_micro_batch();
+      data_wait_s += std::chrono::duration<double>(Clock::now() - wait_start).count();
       samples += static_cast<double>(batch.indices.size());
       ImpInputs in;
       in.input_ids = batch.input_ids.to(device_);
@@ -316,6 +319,7 @@ class Trainer {
       if (batch.pixel_values.defined()) in.pixel_values = batch.pixel_values.to(device_);
       in.compute_loss = false;
       in.compute_logits = a_.logits_chunk_size == 0;
+      in.pack = a_.packing;
       torch::Tensor token_loss;
       {
         nn::AutocastGuard autocast(a_.bf16 || a_.fp16, device_.type(), a_.fp16 ? torch::kHalf : torch::kBFloat16);
@@ -332,10 +336,13 @@ class Trainer {
         }
         counters += torch::stack({token_loss.detach().to(torch::kFloat64), labels.ne(kIgnoreIndex).sum().to(torch::kFloat64),
                                   out.attention_mask.sum().to(torch::kFloat64)});
-        shape.add_rows(out.attention_mask.size(0), out.attention_mask.size(1),
-                       in.pixel_values.defined() ? in.pixel_values.size(0) : 0);
+        if (out.packed_lengths.empty())
+          shape.add_rows(out.attention_mask.size(0), out.attention_mask.size(1), 0);
+        for (const int64_t n : out.packed_lengths) shape.add_rows(1, n, 0);
+        shape.images += in.pixel_values.defined() ? in.pixel_values.size(0) : 0;
       }
       (scale == 1.0 ? token_loss : token_loss * scale).backward();
+      report_recompute_plan();
     }
     inject_fault();
 
@@ -399,6 +406,7 @@ class Trainer {
       m.tokens_per_s = total_positions / step_s;
       m.samples_per_s = total_samples / step_s;
       m.loss_scale = scaler_.scale();
+      m.data_wait_s = data_wait_s;
       m.skipped_steps = progress_.skipped_steps;
       m.eta_s = elapsed / static_cast<double>(steps_this_run + 1) *
                 static_cast<double>(total_steps_ - progress_.global_step);
@@ -406,7 +414,11 @@ class Trainer {
       const auto peak = peak_flops(device_, a_.fp16 ? torch::kHalf : a_.bf16 ? torch::kBFloat16 : torch::kFloat32);
       if (a_.logits_chunk_size > 0) shape.scored = static_cast<int64_t>(counters[1].item<double>());  // this rank's
       if (peak.flops_per_s > 0)
-        m.mfu = train_step_flops(tm_.model->root(), tm_.model->config(), shape, a_.gradient_checkpointing).model /
+        m.mfu = train_step_flops(tm_.model->root(), tm_.model->config(), shape,
+                                 static_cast<double>(tm_.model->lm->last_full_layers()) /
+                                     static_cast<double>(tm_.model->lm->num_layers()),
+                                 tm_.model->lm->recompute.selective)
+                    .model /
                 step_s / peak.flops_per_s;
       log_->log(m);
       last_loss_ = m.loss;
@@ -417,6 +429,16 @@ class Trainer {
                 frac * 100, "%) exceed --max_bad_fraction ", a_.max_bad_fraction,
                 "\nhint: run `imp data check` on the dataset; the last committed checkpoint is intact");
     }
+  }
+
+  // --gradient_checkpointing auto: what the memory plan chose, whenever it changes.
+  void report_recompute_plan() {
+    const auto& lm = *tm_.model->lm;
+    if (!lm.recompute.plan || !main_ || lm.last_full_layers() == reported_full_layers_) return;
+    reported_full_layers_ = lm.last_full_layers();
+    log_->note("imp: gradient_checkpointing auto: " + std::to_string(reported_full_layers_) + " of " +
+               std::to_string(lm.num_layers()) + " decoder layers recomputed whole, the rest selectively (" +
+               lm.recompute_plan_description + ")");
   }
 
   // Test hooks (reliability.md NUM-1, NUM-4, FT-1), read from IMP_FAULT:
@@ -558,6 +580,7 @@ class Trainer {
   std::vector<torch::Tensor> params_;
   Progress progress_;
   double last_loss_ = 0.0;
+  int64_t reported_full_layers_ = -1;
 };
 
 }  // namespace

@@ -19,7 +19,7 @@ TEST(TrainArgsParse, StageDefaults) {
   EXPECT_EQ(full.mm_projector_type, "mlp2x_gelu");
   EXPECT_EQ(full.mm_vision_select_layer, -2);
   EXPECT_EQ(full.model_max_length, 512);
-  EXPECT_TRUE(full.gradient_checkpointing);
+  EXPECT_EQ(full.gradient_checkpointing, "full");
   EXPECT_EQ(full.resume_from_checkpoint, "auto");
   EXPECT_FALSE(full.mm_projector_lr.has_value());
   EXPECT_FALSE(full.save_total_limit.has_value());
@@ -60,13 +60,22 @@ TEST(TrainArgsParse, HfBooleans) {
     EXPECT_TRUE(parse_with(Stage::finetune, {std::string("--fp16=") + t}).args.fp16) << t;
   }
   for (const char* t : {"False", "false", "0", "no"}) {
-    EXPECT_FALSE(parse_with(Stage::finetune, {"--gradient_checkpointing", t}).args.gradient_checkpointing) << t;
-    EXPECT_FALSE(parse_with(Stage::finetune, {std::string("--gradient-checkpointing=") + t})
-                     .args.gradient_checkpointing)
+    EXPECT_EQ(parse_with(Stage::finetune, {"--gradient_checkpointing", t}).args.gradient_checkpointing, "none") << t;
+    EXPECT_EQ(parse_with(Stage::finetune, {std::string("--gradient-checkpointing=") + t}).args.gradient_checkpointing,
+              "none")
         << t;
   }
-  EXPECT_FALSE(parse_with(Stage::finetune, {"--no_gradient_checkpointing"}).args.gradient_checkpointing);
-  EXPECT_FALSE(parse_with(Stage::finetune, {"--no-gradient-checkpointing"}).args.gradient_checkpointing);
+  // HF's boolean forms and imp's modes; alone it means True (full), as HF's flag.
+  EXPECT_EQ(parse_with(Stage::finetune, {"--gradient_checkpointing", "True"}).args.gradient_checkpointing, "full");
+  EXPECT_EQ(parse_with(Stage::finetune, {"--gradient_checkpointing", "--bf16"}).args.gradient_checkpointing, "full");
+  EXPECT_EQ(parse_with(Stage::finetune, {"--bf16", "--gradient_checkpointing"}).args.gradient_checkpointing, "full");
+  for (const char* m : {"none", "full", "selective", "auto"})
+    EXPECT_EQ(parse_with(Stage::finetune, {"--gradient_checkpointing", m}).args.gradient_checkpointing, m) << m;
+  EXPECT_TRUE(usage_error(Stage::finetune, {"--gradient_checkpointing", "some"},
+                          {"--gradient_checkpointing", "some", "selective"}));
+  EXPECT_TRUE(parse_with(Stage::finetune, {"--packing"}).args.packing);
+  EXPECT_EQ(parse_with(Stage::finetune, {"--no_gradient_checkpointing"}).args.gradient_checkpointing, "none");
+  EXPECT_EQ(parse_with(Stage::finetune, {"--no-gradient-checkpointing"}).args.gradient_checkpointing, "none");
   EXPECT_TRUE(usage_error(Stage::finetune, {"--no_gradient_checkpointing=1"}, {"--no_gradient_checkpointing"}));
   EXPECT_TRUE(usage_error(Stage::finetune, {"--fp16=maybe"}, {"--fp16", "boolean", "maybe"}));
   // A non-literal after a boolean flag is not consumed: it becomes a stray argument.

@@ -40,7 +40,7 @@ void expect_common(const ParsedArgs& p) {
   EXPECT_DOUBLE_EQ(a.logging_steps, 1.0);
   EXPECT_FALSE(a.tf32);
   EXPECT_EQ(a.model_max_length, 3072);
-  EXPECT_TRUE(a.gradient_checkpointing);
+  EXPECT_EQ(a.gradient_checkpointing, "full");
   EXPECT_EQ(a.dataloader_num_workers, 4);
   EXPECT_TRUE(a.lazy_preprocess);
   EXPECT_TRUE(a.report_to.empty());

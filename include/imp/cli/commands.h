@@ -54,6 +54,9 @@ struct BenchTrainOptions {
   double lora_alpha = 16.0;
   double lora_dropout = 0.05;
   bool gradient_checkpointing = false;
+  std::string recompute;         // imp only: none | full | selective | auto; empty: from gradient_checkpointing
+  bool packing = false;          // imp only: --packing (padding-free micro-batches)
+  double memory_budget_gb = 0;   // imp only: --recompute auto's budget (0: 90% of the memory)
   double lr = 2e-4;
   std::string dtype = "float32";  // float32 | bfloat16 (bf16 autocast)
   std::string base_dtype = "float32";  // frozen weights: float32 | bfloat16 | float16 (--half_base)

@@ -18,5 +18,7 @@ std::string gpu_name(int index);
 // Peak bytes the caching allocator handed out on CUDA device `index`, in MiB (-1 in a CPU-only build), as
 // torch.cuda.max_memory_allocated.
 double cuda_peak_allocated_mib(int index);
+// Total memory of CUDA device `index` in bytes (0 in a CPU-only build).
+double cuda_total_memory_bytes(int index);
 
 }  // namespace imp

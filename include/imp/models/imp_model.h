@@ -21,6 +21,10 @@ struct ImpInputs {
   bool compute_loss = true;      // false: return the spliced labels but leave `loss` to the caller
   bool compute_logits = true;    // false: return the decoder's normed `hidden` instead of logits (and no loss);
                                  // the caller projects what it needs (labelled_loss_sum)
+  bool pack = false;             // padding-free: the spliced samples run as one row [1, sum of lengths]
+                                 // (block-diagonal attention, positions restarting per sample); the outputs'
+                                 // labels mark each sample's first position -100 so nothing is predicted across
+                                 // samples. Loss sums and gradients equal the padded batch's.
 };
 
 struct ImpOutputs {
@@ -30,13 +34,19 @@ struct ImpOutputs {
   torch::Tensor image_features;  // tower output [N,P,Dv], when pixels were given
   torch::Tensor image_embeds;    // projector output [N,P,H], when pixels were given and there is a projector
   torch::Tensor labels;          // labels after the splice [B,T'] (when labels were given)
-  torch::Tensor attention_mask;  // attention mask after the splice [B,T'] int64
+  torch::Tensor attention_mask;  // attention mask after the splice [B,T'] int64 (packed: ones [1,N])
+  std::vector<int64_t> packed_lengths;  // pack: the samples' lengths in the row
 };
 
 // Result of the splice: the decoder's inputs.
 struct Spliced {
   torch::Tensor embeds, attention_mask, position_ids, labels;
 };
+
+// The real positions of a padded batch as one row [1,N]: embeddings, positions (restarting per sample) and
+// labels (each sample's first label -100: it would be predicted from the previous sample), the mask all
+// ones; `lengths` gets each sample's length.
+Spliced pack_rows(const Spliced& padded, std::vector<int64_t>& lengths);
 
 struct LoadSpec {
   torch::ScalarType dtype = torch::kFloat32;

@@ -3,6 +3,7 @@
 // layers and registers the modules under the HF names ("model.layers.N....", "lm_head").
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -18,10 +19,29 @@ namespace imp {
 // What a decoder layer needs besides its input.
 struct LayerContext {
   torch::Tensor cos, sin;  // rotary tables [B,T,rotary_dim]
-  torch::Tensor mask;      // additive [B,1,T,S]
+  torch::Tensor mask;      // additive [B,1,T,S]; packed: undefined
+  // Packed (padding-free) rows: B = 1 and the row holds samples of these lengths back to back; attention
+  // stays within each sample (masks[k]: the causal mask [1,1,L,L] of sample k).
+  std::vector<int64_t> packed;
+  std::vector<torch::Tensor> packed_masks;
   nn::KVCache* cache = nullptr;
   size_t index = 0;
   nn::AttentionImpl impl = nn::AttentionImpl::eager;
+  // Selective recomputation (training): the attention core (RoPE, scores, softmax, values) and the MLP
+  // activation are recomputed in backward; the matmul outputs they start from are kept.
+  bool selective = false;
+};
+
+// Recomputes `fn(xs)` in backward instead of keeping its activations when `on`; else just calls it.
+torch::Tensor maybe_recompute(bool on, std::function<torch::Tensor(const std::vector<torch::Tensor>&)> fn,
+                              const std::vector<torch::Tensor>& xs);
+
+// Activation recomputation of the decoder in training (docs/training-flags.md, gradient_checkpointing).
+struct RecomputePolicy {
+  int64_t full_layers = 0;  // the first N decoder layers are recomputed whole in backward (>= layers: all)
+  bool selective = false;   // the other layers recompute their attention core and MLP activation
+  // When set (--gradient_checkpointing auto): full_layers for a micro-batch of [rows, length] positions.
+  std::function<int64_t(int64_t rows, int64_t length)> plan;
 };
 
 class DecoderLayer : public torch::nn::Module {
@@ -63,8 +83,11 @@ class CausalLM : public torch::nn::Module {
   torch::Tensor embed(const torch::Tensor& ids) const;
   // embeds [B,T,H], mask2d [B,P+T] (1 = token, 0 = padding; undefined = all ones), position_ids [B,T];
   // with a cache, P keys are already in it and the new ones are appended. Returns the normed hidden states.
+  // packed_lengths (training without a cache): embeds is one row [1,N,H] of samples of these lengths, N their
+  // sum, position_ids restarting at 0 per sample, mask2d all ones; attention is block-diagonal causal.
   torch::Tensor forward_hidden(const torch::Tensor& embeds, const torch::Tensor& mask2d,
-                               const torch::Tensor& position_ids, nn::KVCache* cache = nullptr);
+                               const torch::Tensor& position_ids, nn::KVCache* cache = nullptr,
+                               const std::vector<int64_t>& packed_lengths = {});
   // lm_head, returned in fp32 (as transformers' *ForCausalLM.forward does with logits.float()).
   torch::Tensor logits(const torch::Tensor& hidden);
 
@@ -72,8 +95,13 @@ class CausalLM : public torch::nn::Module {
   torch::nn::Module& inner() { return *model_; }  // the "model" submodule
   size_t num_layers() const { return layers_.size(); }
   nn::AttentionImpl attention_impl = nn::AttentionImpl::eager;
-  // Recompute each decoder layer in backward instead of keeping its activations (training only).
-  bool gradient_checkpointing = false;
+  // Recompute activations in backward instead of keeping them (training only).
+  RecomputePolicy recompute;
+  // Every layer recomputed whole (true) or nothing recomputed (false).
+  void set_gradient_checkpointing(bool on) { recompute = RecomputePolicy{on ? INT64_MAX : 0, false, nullptr}; }
+  // The full_layers of the last training forward (what the plan chose).
+  int64_t last_full_layers() const { return last_full_layers_; }
+  std::string recompute_plan_description;  // what the plan is based on, for the log
 
  protected:
   // Called by the architecture constructors.
@@ -89,6 +117,7 @@ class CausalLM : public torch::nn::Module {
   nn::Linear lm_head_{nullptr};
   nn::Rotary rotary_;
   double embed_dropout_ = 0.0;
+  int64_t last_full_layers_ = 0;
 };
 
 // The registry: the one place that maps an architecture to its implementation.

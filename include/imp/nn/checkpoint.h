@@ -11,5 +11,8 @@
 namespace imp::nn {
 
 torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x);
+// The same over several inputs (each gets its gradient; all are kept for the recomputation).
+torch::Tensor checkpoint(std::function<torch::Tensor(const std::vector<torch::Tensor>&)> fn,
+                         const std::vector<torch::Tensor>& xs);
 
 }  // namespace imp::nn

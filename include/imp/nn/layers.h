@@ -46,6 +46,7 @@ class LinearImpl : public torch::nn::Module {
   void set_weight_kernel(std::shared_ptr<WeightKernel> kernel);
   WeightKernel* weight_kernel() const { return kernel_.get(); }
   double lora_scaling() const { return scaling_; }
+  double lora_dropout() const { return dropout_; }
 
   torch::Tensor weight, bias;
   torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};

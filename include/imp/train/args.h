@@ -67,7 +67,11 @@ struct TrainArgs {
   std::optional<double> mm_projector_lr; // unset: the projector uses learning_rate
   int64_t seed = 42;
   std::optional<int64_t> data_seed;      // unset: the sampler uses seed
-  bool gradient_checkpointing = true;
+  // none | full (every decoder layer, Imp's recipe) | selective (attention core and MLP activation) | auto
+  // (selective, plus whole layers as the memory budget needs); True = full, False = none.
+  std::string gradient_checkpointing = "full";
+  double memory_budget_gb = 0;
+  bool packing = false;                  // padding-free micro-batches (one row, block-diagonal attention)           // auto: peak memory to plan for; 0: 90% of the device's (CPU: RAM) memory
   bool bf16 = false;
   bool fp16 = false;
   bool tf32 = false;                     // honoured on CUDA only

@@ -44,8 +44,10 @@ struct StepFlops {
 
 // Walks the model's linear layers (nn::Linear, with their LoRA A/B; SigLIP's patch embedding counts as one)
 // and reads which parameters require grad.
+// whole_fraction: the share of decoder layers recomputed whole (1 = gradient checkpointing on every layer);
+// selective: the other layers recompute their attention core (the elementwise work is not counted).
 StepFlops train_step_flops(torch::nn::Module& root, const ModelConfig& cfg, const StepShape& shape,
-                           bool gradient_checkpointing);
+                           double whole_fraction, bool selective = false);
 
 struct PeakFlops {
   double flops_per_s = -1;  // < 0: unknown

@@ -21,6 +21,7 @@ struct StepMetrics {
   double loss_scale = 1.0;
   int64_t skipped_steps = 0;
   double mfu = -1.0;      // < 0: unknown (no peak FLOP/s figure for this device)
+  double data_wait_s = 0.0;  // time the step waited for its micro-batches (0 when workers keep up)
   double eta_s = 0.0;
 };
 

@@ -93,6 +93,13 @@ void adjust_duration(json& value, const Source& src, Notices&) {
   value = *seconds;
 }
 
+// --gradient_checkpointing: HF's booleans mean every layer (True) or none (False).
+void adjust_checkpointing(json& value, const Source&, Notices&) {
+  if (value.is_string())
+    if (auto b = parse_bool_literal(value.get<std::string>())) value = *b;
+  if (value.is_boolean()) value = value.get<bool>() ? "full" : "none";
+}
+
 void notice_tf32(json& value, const Source&, Notices& notices) {
   if (is_true(value))
     add_notice(notices, "--tf32 True applies to CUDA matmuls only; it is ignored on CPU");
@@ -210,8 +217,21 @@ std::vector<FieldSpec> make_specs() {
   add("mm_projector_lr", kOptim, &T::mm_projector_lr, "learning rate of the projector; unset: learning_rate");
   add("seed", kOptim, &T::seed, "seed of initialisation, dropout and sampling");
   add("data_seed", kOptim, &T::data_seed, "seed of the data order; unset: seed");
-  add("gradient_checkpointing", kOptim, &T::gradient_checkpointing,
-      "recompute activations in the backward pass (less memory)");
+  {
+    FieldSpec& f = add("gradient_checkpointing", kOptim, &T::gradient_checkpointing,
+                       "recompute activations in backward: full (every decoder layer; True), none (False), selective "
+                       "(attention core and MLP activation only, matmul outputs kept), auto (selective plus as many "
+                       "whole layers as --memory_budget_gb needs)");
+    f.choices = {"none", "full", "selective", "auto"};
+    f.adjust = adjust_checkpointing;
+    f.bare_true = true;
+  }
+  add("packing", kOptim, &T::packing,
+      "padding-free micro-batches: the samples run as one row with attention restricted to each sample and "
+      "positions restarting per sample (same loss and gradients as padding, no work on padding)");
+  add("memory_budget_gb", kOptim, &T::memory_budget_gb,
+      "--gradient_checkpointing auto: the peak memory (GiB) to plan for; 0: 90% of the device memory (CPU: of "
+      "the RAM available at start)");
   // ---- precision
   add("bf16", kPrecision, &T::bf16, "bfloat16 autocast");
   add("fp16", kPrecision, &T::fp16, "float16 autocast with dynamic loss scaling");

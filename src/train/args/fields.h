@@ -37,6 +37,8 @@ struct FieldSpec {
   std::vector<std::string> aliases;  // other accepted names (snake_case)
   const char* choice_hint = "";     // appended to the error for a value outside `choices`
   bool required = false;
+  // A text field that also takes HF boolean syntax: alone = true, --no_<name> = false (adjust maps them).
+  bool bare_true = false;
   // Called before the type check: canonicalises aliases (adamw_hf -> adamw_torch, "5m" -> 300,
   // "true" -> "auto") and adds notices for accepted-but-ignored settings.
   void (*adjust)(nlohmann::json& value, const Source& src, Notices& notices) = nullptr;

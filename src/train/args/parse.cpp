@@ -119,7 +119,7 @@ ParsedArgs parse_train_args(Stage stage, const std::vector<std::string>& argv) {
     const FieldSpec* f = detail::find_field(name);
     if (!f && name.rfind("no_", 0) == 0) {  // HF: --no_gradient_checkpointing
       const FieldSpec* negated = detail::find_field(name.substr(3));
-      if (negated && negated->kind() == Kind::boolean) {
+      if (negated && (negated->kind() == Kind::boolean || negated->bare_true)) {
         if (inline_value) usage(flag + " takes no value");
         assignments.push_back({negated, false, flag});
         continue;
@@ -130,6 +130,8 @@ ParsedArgs parse_train_args(Stage stage, const std::vector<std::string>& argv) {
     json value;
     if (f->kind() == Kind::boolean) {
       value = take_bool();
+    } else if (f->bare_true && !inline_value && (i + 1 >= argv.size() || looks_like_flag(argv[i + 1]))) {
+      value = true;
     } else if (f->kind() == Kind::list) {  // nargs="+": every following token up to the next flag
       value = json::array();
       if (inline_value) value.push_back(*inline_value);

@@ -92,6 +92,7 @@ void validate(const TrainArgs& a, Stage stage) {
   at_least("dataloader_num_workers", a.dataloader_num_workers, 0);
   at_least("model_max_length", a.model_max_length, 1);
   at_least("logits_chunk_size", a.logits_chunk_size, 0);
+  at_least("memory_budget_gb", a.memory_budget_gb, 0);
   in_range("max_bad_fraction", a.max_bad_fraction, 0, 1, true);
   // ---- optimisation
   if (a.max_steps == 0 || a.max_steps < -1) fail("max_steps", "must be -1 (use num_train_epochs) or > 0, got " + std::to_string(a.max_steps));
