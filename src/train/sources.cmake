@@ -12,7 +12,7 @@ target_link_libraries(imp_train_core PUBLIC imp_format PRIVATE imp_warnings)
 target_link_libraries(imp_lib PUBLIC imp_train_core)
 target_sources(imp_lib PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flops.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/memory_plan.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/checkpoint_plan.cpp
   ${CMAKE_CURRENT_LIST_DIR}/optimizer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/train_model.cpp
   ${CMAKE_CURRENT_LIST_DIR}/merge.cpp

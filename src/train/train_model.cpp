@@ -13,7 +13,7 @@
 #include "imp/models/lora.h"
 #include "imp/nn/layers.h"
 #include "imp/quant/config.h"
-#include "imp/train/memory_plan.h"
+#include "imp/train/checkpoint_plan.h"
 
 namespace imp::train {
 namespace {
@@ -228,7 +228,7 @@ void set_recompute_policy(CausalLM& lm, const std::string& mode, double budget_g
   lm.set_gradient_checkpointing(mode == "full");
   lm.recompute.selective = mode == "selective" || mode == "auto";
   if (mode != "auto") return;
-  const auto plan = make_memory_plan(lm.config(), lm, device, half_autocast ? 2 : 4, lm.attention_impl, budget_gb,
+  const auto plan = make_checkpoint_plan(lm.config(), lm, device, half_autocast ? 2 : 4, lm.attention_impl, budget_gb,
                                      trainable_numel);
   lm.recompute.plan = [plan](int64_t rows, int64_t length) { return plan.full_layers(rows, length); };
   lm.recompute_plan_description = plan.describe();

@@ -16,7 +16,7 @@
 #include "imp/models/labelled_loss.h"
 #include "imp/models/lora.h"
 #include "imp/nn/layers.h"
-#include "imp/train/memory_plan.h"
+#include "imp/train/checkpoint_plan.h"
 #include "imp/train/train_model.h"
 #include "test_utils.h"
 
@@ -146,8 +146,8 @@ INSTANTIATE_TEST_SUITE_P(Models, RecomputePacking,
                                             ::testing::Values("eager", "sdpa")));
 
 // The plan: the smallest number of whole layers that fits; all when nothing fits; none when all fit.
-TEST(MemoryPlan, PicksTheFewestWholeLayersThatFit) {
-  train::MemoryPlan plan;
+TEST(CheckpointPlan, PicksTheFewestWholeLayersThatFit) {
+  train::CheckpointPlan plan;
   plan.layers = 8;
   plan.fixed_bytes = 1000;
   plan.layer = {1, 10, 30, 0.5};  // whole, selective, none per position; none per pair
@@ -164,7 +164,7 @@ TEST(MemoryPlan, PicksTheFewestWholeLayersThatFit) {
 }
 
 // The estimate orders the modes as they keep activations, and eager attention adds per-pair bytes.
-TEST(MemoryPlan, LayerEstimateOrdersTheModes) {
+TEST(CheckpointPlan, LayerEstimateOrdersTheModes) {
   auto model = ImpModel::from_pretrained(model_dir("imp_phi2"));
   const auto& c = model->config().text;
   for (auto impl : {nn::AttentionImpl::eager, nn::AttentionImpl::sdpa}) {

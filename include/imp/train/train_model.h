@@ -35,7 +35,7 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
 // their identity, so tied weights stay tied). Imp's train.py: model.to(bf16/fp16) with fp32 adapters.
 void cast_frozen_weights(torch::nn::Module& root, torch::ScalarType dtype);
 
-// --gradient_checkpointing none | full | selective | auto (include/imp/train/memory_plan.h) on the decoder.
+// --gradient_checkpointing none | full | selective | auto (include/imp/train/checkpoint_plan.h) on the decoder.
 // Call after the model is on its device with its final weight dtypes; half_autocast: bf16/fp16 activations.
 void set_recompute_policy(CausalLM& lm, const std::string& mode, double budget_gb, bool half_autocast,
                           const torch::Device& device, int64_t trainable_numel);

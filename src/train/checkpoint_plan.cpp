@@ -1,4 +1,4 @@
-#include "imp/train/memory_plan.h"
+#include "imp/train/checkpoint_plan.h"
 
 #include <fstream>
 #include <sstream>
@@ -59,7 +59,7 @@ LayerActivationBytes layer_activation_bytes(const TextConfig& c, int64_t act_byt
   return b;
 }
 
-double MemoryPlan::estimate_bytes(int64_t rows, int64_t length, int64_t n_whole) const {
+double CheckpointPlan::estimate_bytes(int64_t rows, int64_t length, int64_t n_whole) const {
   const double pos = static_cast<double>(rows) * static_cast<double>(length);
   const double pairs = pos * static_cast<double>(length);
   const double kept = pos * (static_cast<double>(n_whole) * layer.whole +
@@ -70,13 +70,13 @@ double MemoryPlan::estimate_bytes(int64_t rows, int64_t length, int64_t n_whole)
   return fixed_bytes + kept + transient;
 }
 
-int64_t MemoryPlan::full_layers(int64_t rows, int64_t length) const {
+int64_t CheckpointPlan::full_layers(int64_t rows, int64_t length) const {
   for (int64_t n = 0; n < layers; ++n)
     if (estimate_bytes(rows, length, n) <= budget_bytes) return n;
   return layers;
 }
 
-std::string MemoryPlan::describe() const {
+std::string CheckpointPlan::describe() const {
   std::ostringstream s;
   s.precision(3);
   s << "budget " << budget_bytes / kGiB << " GiB, fixed " << fixed_bytes / kGiB << " GiB, per 1k positions and layer "
@@ -85,9 +85,9 @@ std::string MemoryPlan::describe() const {
   return s.str();
 }
 
-MemoryPlan make_memory_plan(const TextConfig& c, torch::nn::Module& root, const torch::Device& device,
+CheckpointPlan make_checkpoint_plan(const TextConfig& c, torch::nn::Module& root, const torch::Device& device,
                             int64_t act_bytes, nn::AttentionImpl impl, double budget_gb, int64_t trainable_numel) {
-  MemoryPlan plan;
+  CheckpointPlan plan;
   plan.layers = c.num_hidden_layers;
   int64_t dropout_in = 0, ranks = 0;
   for (auto& item : root.named_modules()) {

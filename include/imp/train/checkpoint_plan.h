@@ -22,7 +22,7 @@ struct LayerActivationBytes {
   double none_per_pair = 0;  // per (query, key) pair of a row, nothing recomputed (eager attention scores)
 };
 
-struct MemoryPlan {
+struct CheckpointPlan {
   double budget_bytes = 0;  // peak memory to plan for
   double fixed_bytes = 0;   // weights, gradients, optimizer state and the rest of the process
   int64_t layers = 0;
@@ -45,7 +45,7 @@ LayerActivationBytes layer_activation_bytes(const TextConfig& c, int64_t act_byt
 // budget_gb > 0: that; 0: 90% of the device memory (CUDA: total; CPU: this process's resident memory plus
 // what the system has available). fixed: resident memory (CPU) or allocated tensors (CUDA) now, plus
 // the gradients and AdamW state of `trainable_numel` fp32 parameters still to come.
-MemoryPlan make_memory_plan(const TextConfig& c, torch::nn::Module& root, const torch::Device& device,
+CheckpointPlan make_checkpoint_plan(const TextConfig& c, torch::nn::Module& root, const torch::Device& device,
                             int64_t act_bytes, nn::AttentionImpl impl, double budget_gb, int64_t trainable_numel);
 
 }  // namespace imp::train
