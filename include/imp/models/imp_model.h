@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -37,6 +38,11 @@ struct ImpOutputs {
 struct Spliced {
   torch::Tensor embeds, attention_mask, position_ids, labels;
 };
+
+// Where the tower lives in an Imp checkpoint (CLIPVisionTower -> SiglipVisionModel -> vision_model),
+// and the checkpoint tensors under `prefix` ("" for a SigLIP directory) that Imp does not use.
+inline const char* const kImpTowerPrefix = "model.vision_tower.vision_tower.";
+std::vector<std::string> unused_tower_prefixes(const ModelConfig& c, const std::string& prefix);
 
 struct LoadSpec {
   torch::ScalarType dtype = torch::kFloat32;
