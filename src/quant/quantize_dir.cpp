@@ -116,7 +116,8 @@ QuantizeReport quantize_model_dir(const QuantizeOptions& options) {
       lc.group_size = qc.bits == 4 ? qc.group_size : 128;
     }
     // Outside the decoder a group size that does not divide the input (SigLIP so400m's fc2: 4304) means int8 rows.
-    if (part != Part::decoder && (t.size(1) % lc.group_len(t.size(1)) != 0 || t.size(1) % 2 != 0)) {
+    const int64_t in = t.size(1);
+    if (part != Part::decoder && (in % lc.group_len(in) != 0 || (lc.bits == 4 && in % 2 != 0))) {
       lc = row8;
       ++r.row_int8;
     }
