@@ -34,7 +34,11 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(n
 "$IMP" --version | grep -i -m2 "torch" || true
 
 "$IMP" quantize --model "$MERGED" --output "$OUT/int8" --bits 8
-"$IMP" quantize --model "$MERGED" --output "$OUT/int4" --bits 4 --group-size 32
+"$IMP" quantize --model "$MERGED" --output "$OUT/int4" --bits 4
+"$IMP" quantize --model "$MERGED" --output "$OUT/int4-g32" --bits 4 --group-size 32
+"$IMP" quantize --model "$MERGED" --output "$OUT/int4-g32-dec" --bits 4 --group-size 32 --embedding-bits 0 --no-vision
+# bench/quant_size.py computes sizes from config.json; here it must give the written int4 directory's bytes exactly
+"$PY" "$REPO/bench/quant_size.py" "$MERGED/config.json" --stored-bytes 4 --check "$OUT/int4" 4 128 4
 for t in f16 q8_0 q4_0; do "$IMP" export gguf --model "$MERGED" --output "$OUT/demo-$t.gguf" --type "$t" >/dev/null; done
 
 vocab=$("$PY" -c "import json; print(json.load(open('$MERGED/config.json'))['vocab_size'])")
@@ -51,12 +55,14 @@ run fp32 "$MERGED" float32
 run bf16 "$MERGED" bfloat16
 run int8 "$OUT/int8" float32
 run int4 "$OUT/int4" float32
+run int4-g32 "$OUT/int4-g32" float32
+run int4-g32-dec "$OUT/int4-g32-dec" float32
 
 size() { du -b "$1" | cut -f1; }
 weights() { du -bc "$1"/*.safetensors | tail -1 | cut -f1; }
 echo
-printf "%-10s %12s %10s %9s %10s %10s %10s\n" model "weights MB" "tokens/s" accuracy "answers=fp32" "KL vs fp32" "top1=fp32"
-for m in fp32 bf16 int8 int4; do
+printf "%-13s %12s %10s %9s %10s %10s %10s\n" model "weights MB" "tokens/s" accuracy "answers=fp32" "KL vs fp32" "top1=fp32"
+for m in fp32 bf16 int8 int4 int4-g32 int4-g32-dec; do
   case $m in fp32|bf16) dir=$MERGED ;; *) dir=$OUT/$m ;; esac
   mb=$(awk "BEGIN{printf \"%.2f\", $(weights "$dir")/1e6 * ($([ "$m" = bf16 ] && echo 0.5 || echo 1))}")
   tps=$(grep -o '[0-9.]* generated tokens/s' "$OUT/$m.log" | cut -d' ' -f1)
@@ -70,10 +76,13 @@ print('%.1f%%' % (100 * sum(a[k] == b.get(k) for k in a) / len(a)))")
   q=$("$PY" "$REPO/bench/quant_quality.py" compare "$OUT/fp32.logits.safetensors" "$OUT/$m.logits.safetensors")
   kl=$(echo "$q" | "$PY" -c "import json,sys; print('%.2e' % json.load(sys.stdin)['kl_mean'])")
   top1=$(echo "$q" | "$PY" -c "import json,sys; print('%.1f%%' % (100*json.load(sys.stdin)['top1_agreement']))")
-  printf "%-10s %12s %10s %9s %10s %10s %10s\n" "$m" "$mb" "$tps" "$acc" "$same" "$kl" "$top1"
+  printf "%-13s %12s %10s %9s %10s %10s %10s\n" "$m" "$mb" "$tps" "$acc" "$same" "$kl" "$top1"
 done
 echo
 echo "GGUF files (decoder + tokenizer; the demo's vision part is not in them):"
 for t in f16 q8_0 q4_0; do printf "  %-6s %8.2f MB\n" "$t" "$(awk "BEGIN{print $(size "$OUT/demo-$t.gguf")/1e6}")"; done
+echo "int8 / int4: defaults (everything quantized; int4 groups of 128); int4-g32-dec: decoder linears only"
+echo "Imp-3B-shaped model (computed from configs/models/imp-v1-3b.json by bench/quant_size.py, 16-bit stored):"
+"$PY" "$REPO/bench/quant_size.py" "$REPO/configs/models/imp-v1-3b.json"
 echo "(weights MB of bf16: the fp32 checkpoint's tensors at 2 bytes each; tokens/s: imp eval's generated tokens/s"
 echo " at batch 8, greedy, 8 new tokens, incl. the image encoder and prefill)"

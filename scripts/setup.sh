@@ -85,3 +85,10 @@ ensure_venv() {
 # the GGUF export tests (~15 MB), each in its own small venv.
 ensure_venv "$root/.venv-serve" "openai, selenium" "${IMP_OPENAI_PIN:-openai>=1.50}" "${IMP_SELENIUM_PIN:-selenium>=4.20}"
 ensure_venv "$root/.venv-gguf" "gguf, numpy" "${IMP_GGUF_PIN:-gguf==0.19.0}"
+# Opt-in (IMP_LLAMA_CPP=1): llama.cpp itself, as PyPI llama-cpp-python built from its source (it vendors
+# llama.cpp) for the CPU without BLAS, for the `llama` ctest label (tests/export/llama_greedy.sh). Not in CI's
+# default path: the build took over 12 minutes on the shared 2-core CI machine (bench/README.md "Quantization").
+if [ "${IMP_LLAMA_CPP:-0}" = 1 ]; then
+  CMAKE_ARGS="-DGGML_BLAS=OFF -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DLLAMA_CURL=OFF" \
+    ensure_venv "$root/.venv-llama" "llama_cpp, numpy" "${IMP_LLAMA_CPP_PIN:-llama-cpp-python==0.3.36}" --no-binary llama-cpp-python
+fi

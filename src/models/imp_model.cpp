@@ -13,19 +13,8 @@
 namespace imp {
 namespace {
 
-// Where the tower lives in an Imp checkpoint (CLIPVisionTower -> SiglipVisionModel -> vision_model),
-// and where it lives in a SigLIP checkpoint. This is the only renaming imp does.
-const std::string kImpTowerPrefix = "model.vision_tower.vision_tower.";
+// Where the tower lives in a SigLIP checkpoint; kImpTowerPrefix + this is the only renaming imp does.
 const std::string kSiglipTowerPrefix = "vision_model.";
-
-// Checkpoint tensors of a SigLIP tower that Imp does not use: the pooling head, post_layernorm
-// (kept in v1-era checkpoints) and the layers after mm_vision_select_layer.
-std::vector<std::string> unused_tower_prefixes(const ModelConfig& c, const std::string& prefix) {
-  std::vector<std::string> out = {prefix + "vision_model.post_layernorm.", prefix + "vision_model.head."};
-  for (int64_t i = c.vision_layers_kept(); i < c.vision.num_hidden_layers; ++i)
-    out.push_back(prefix + "vision_model.encoder.layers." + std::to_string(i) + ".");
-  return out;
-}
 
 bool any_key_with_prefix(const StateDict& sd, const std::string& prefix) {
   auto it = sd.lower_bound(prefix);
@@ -47,6 +36,14 @@ void drop_tied_lm_head(const ModelConfig& c, StateDict& sd, const std::string& o
 }
 
 }  // namespace
+
+// The pooling head, post_layernorm (kept in v1-era checkpoints) and the layers after mm_vision_select_layer.
+std::vector<std::string> unused_tower_prefixes(const ModelConfig& c, const std::string& prefix) {
+  std::vector<std::string> out = {prefix + "vision_model.post_layernorm.", prefix + "vision_model.head."};
+  for (int64_t i = c.vision_layers_kept(); i < c.vision.num_hidden_layers; ++i)
+    out.push_back(prefix + "vision_model.encoder.layers." + std::to_string(i) + ".");
+  return out;
+}
 
 ImpModel::ImpModel(ModelConfig config) : config_(std::move(config)) {
   if (config_.kind == ModelKind::vision) {
@@ -97,10 +94,28 @@ std::unique_ptr<ImpModel> ImpModel::from_pretrained(const std::string& dir, cons
   }
   if (c.kind == ModelKind::multimodal) opt.ignore_prefixes = unused_tower_prefixes(c, kImpTowerPrefix);
   drop_tied_lm_head(c, sd, dir);
-  const auto quantized = quant::find_quant_config(c.raw, join_path(dir, "config.json"));
-  if (quantized) quant::attach_quantized(model->root(), sd, *quantized, dir, spec.device);
+  const bool quantized = quant::find_quant_config(c.raw, join_path(dir, "config.json")).has_value();
+  std::shared_ptr<quant::QuantKernel> embedding;
+  if (quantized) {
+    quant::attach_quantized(model->root(), sd, dir, spec.device);
+    const std::string name = "model.embed_tokens";
+    if (sd.count(name + ".qweight")) {
+      IMP_CHECK(!sd.count(name + ".weight"), dir, ": ", name, " has both 'weight' and 'qweight'");
+      const int64_t vocab = c.text.vocab_size, hidden = c.text.hidden_size;
+      embedding = std::make_shared<quant::QuantKernel>(quant::stored_layer_config(sd, name, vocab, hidden, dir), vocab,
+                                                       hidden, spec.device);
+      model->lm->set_embedding_kernel(embedding);
+    }
+  }
   load_into(model->root(), sd, dir, opt);
-  if (quantized) quant::prepare_quantized(model->root(), dir);
+  if (quantized) {
+    quant::prepare_quantized(model->root(), dir);  // every quantized Linear, a tied lm_head included
+    try {
+      if (embedding) embedding->check();
+    } catch (const std::exception& e) {
+      IMP_FAIL(dir, ": quantized model.embed_tokens: ", e.what(), "\nhint: the file is corrupt; quantize the full-precision model again");
+    }
+  }
   return model;
 }
 

@@ -75,7 +75,19 @@ void CausalLM::finish(std::vector<std::shared_ptr<DecoderLayer>> layers,
   embed_dropout_ = embed_dropout_key.empty() ? 0.0 : config_.embd_pdrop;
 }
 
+void CausalLM::set_embedding_kernel(std::shared_ptr<nn::WeightKernel> kernel) {
+  IMP_CHECK(kernel && !embed_kernel_, "set_embedding_kernel: the embedding already has a kernel");
+  embed_dtype_ = embed_weight_.scalar_type();
+  auto holder = std::make_shared<torch::nn::Module>();
+  for (auto& [name, t] : kernel->buffers()) holder->register_buffer(name, t);
+  model_->replace_module("embed_tokens", holder);
+  if (lm_head_->weight_tied()) lm_head_->set_weight_kernel(kernel);
+  embed_weight_ = torch::Tensor();
+  embed_kernel_ = std::move(kernel);
+}
+
 torch::Tensor CausalLM::embed(const torch::Tensor& ids) const {
+  if (embed_kernel_) return embed_kernel_->rows(ids, embed_dtype_);
   const int64_t pad = config_.pad_token_id && *config_.pad_token_id >= 0 && *config_.pad_token_id < config_.vocab_size
                           ? *config_.pad_token_id
                           : -1;

@@ -36,10 +36,12 @@ void LinearImpl::untie() {
 }
 
 void LinearImpl::set_weight_kernel(std::shared_ptr<WeightKernel> kernel) {
-  TORCH_CHECK(kernel && !kernel_ && !has_lora() && !tied_, "set_weight_kernel: needs an untied Linear without LoRA");
-  parameters_.erase("weight");
+  TORCH_CHECK(kernel && !kernel_ && !has_lora(), "set_weight_kernel: needs a Linear without LoRA");
   weight = torch::Tensor();
-  for (auto& [name, t] : kernel->buffers()) register_buffer(name, t);
+  if (!tied_) {
+    parameters_.erase("weight");
+    for (auto& [name, t] : kernel->buffers()) register_buffer(name, t);
+  }
   kernel_ = std::move(kernel);
 }
 

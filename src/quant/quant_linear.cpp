@@ -30,9 +30,13 @@ std::vector<std::pair<std::string, torch::Tensor>> QuantKernel::buffers() {
   return out;
 }
 
-void QuantKernel::prepare() {
+void QuantKernel::check() const {
   IMP_CHECK(torch::isfinite(w_.scales).all().item<bool>() && (!w_.zeros.defined() || torch::isfinite(w_.zeros).all().item<bool>()),
             "non-finite scales or zeros");
+}
+
+void QuantKernel::prepare() {
+  check();
   const bool cpu = w_.qweight.device().is_cpu() && native_ && compat::kHasQuantCpuKernels;
   path_ = KernelPath::dequantize;
   if (cpu && c_.bits == 8 && c_.group_size == -1) {
@@ -67,22 +71,62 @@ torch::Tensor QuantKernel::matmul(const torch::Tensor& x) {
   return y.reshape(sizes).to(dtype);
 }
 
+torch::Tensor QuantKernel::rows(const torch::Tensor& ids, torch::ScalarType dtype) {
+  auto flat = ids.reshape({-1}).to(w_.qweight.device());
+  QuantizedWeight sub{w_.qweight.index_select(0, flat), w_.scales.index_select(0, flat),
+                      w_.zeros.defined() ? w_.zeros.index_select(0, flat) : torch::Tensor()};
+  auto sizes = ids.sizes().vec();
+  sizes.push_back(in_);
+  return dequantize_weight(sub, c_).to(dtype).reshape(sizes);
+}
+
 namespace {
 
-void check_stored(const StateDict& sd, const std::string& name, torch::ScalarType want, const std::string& origin) {
+const torch::Tensor& stored(const StateDict& sd, const std::string& name, const std::string& origin) {
   auto it = sd.find(name);
   IMP_CHECK(it != sd.end(), origin, ": quantized layer tensor '", name, "' is missing",
             "\nhint: the directory is incomplete; quantize the full-precision model again");
-  IMP_CHECK(it->second.scalar_type() == want && it->second.dim() == 2, origin, ": '", name, "' must be a 2-d ",
-            c10::toString(want), " tensor (quantized layout v", kFormatVersion, "), got ",
-            c10::toString(it->second.scalar_type()), " ", it->second.sizes(),
+  return it->second;
+}
+
+void check_stored(const torch::Tensor& t, const std::string& name, torch::ScalarType want,
+                  std::vector<int64_t> shape, const std::string& origin) {
+  IMP_CHECK(t.scalar_type() == want && t.sizes() == c10::IntArrayRef(shape), origin, ": '", name, "' must be a ",
+            c10::toString(want), " tensor of shape ", c10::IntArrayRef(shape), " (quantized layout v", kFormatVersion,
+            "), got ", c10::toString(t.scalar_type()), " ", t.sizes(),
             "\nhint: the file is corrupt or not written by `imp quantize`; quantize the full-precision model again");
 }
 
 }  // namespace
 
-size_t attach_quantized(torch::nn::Module& root, const StateDict& sd, const QuantConfig& c, const std::string& origin,
-                        torch::Device device) {
+QuantConfig stored_layer_config(const StateDict& sd, const std::string& name, int64_t out, int64_t in,
+                                const std::string& origin) {
+  const auto& q = stored(sd, name + ".qweight", origin);
+  const auto& s = stored(sd, name + ".scales", origin);
+  QuantConfig c;
+  c.bits = q.scalar_type() == torch::kInt8 ? 8 : 4;
+  check_stored(q, name + ".qweight", c.bits == 8 ? torch::kInt8 : torch::kUInt8, {out, c.bits == 8 ? in : in / 2},
+               origin);
+  const int64_t groups = s.dim() == 2 ? s.size(1) : 0;
+  IMP_CHECK(groups > 0 && in % groups == 0, origin, ": '", name, ".scales' must be F32 [", out,
+            ", groups] with groups dividing ", in, ", got ", c10::toString(s.scalar_type()), " ", s.sizes(),
+            "\nhint: the file is corrupt; quantize the full-precision model again");
+  c.group_size = groups == 1 && c.bits == 8 ? -1 : in / groups;
+  check_stored(s, name + ".scales", torch::kFloat32, {out, groups}, origin);
+  try {
+    c.validate(name);
+  } catch (const Error& e) {
+    IMP_FAIL(origin, ": '", name, ".scales' gives an unsupported layout: ", e.what());
+  }
+  if (c.bits == 4)
+    check_stored(stored(sd, name + ".zeros", origin), name + ".zeros (the shape of " + name + ".scales)",
+                 torch::kFloat32, {out, groups}, origin);
+  else
+    IMP_CHECK(!sd.count(name + ".zeros"), origin, ": '", name, ".zeros' beside an 8-bit (I8) '", name, ".qweight'");
+  return c;
+}
+
+size_t attach_quantized(torch::nn::Module& root, const StateDict& sd, const std::string& origin, torch::Device device) {
   size_t n = 0;
   for (auto& item : root.named_modules("", /*include_self=*/false)) {
     auto* lin = dynamic_cast<nn::LinearImpl*>(item.value().get());
@@ -90,11 +134,7 @@ size_t attach_quantized(torch::nn::Module& root, const StateDict& sd, const Quan
     if (!lin || !sd.count(name + ".qweight")) continue;
     IMP_CHECK(!sd.count(name + ".weight"), origin, ": layer ", name, " has both 'weight' and 'qweight'");
     const auto in = lin->weight.size(1), out = lin->weight.size(0);
-    check_stored(sd, name + ".qweight", c.bits == 8 ? torch::kInt8 : torch::kUInt8, origin);
-    check_stored(sd, name + ".scales", torch::kFloat32, origin);
-    if (c.bits == 4) check_stored(sd, name + ".zeros", torch::kFloat32, origin);
-    IMP_CHECK(in % c.group_len(in) == 0, origin, ": layer ", name, " has ", in,
-              " input features, not a multiple of group_size ", c.group_size);
+    const QuantConfig c = stored_layer_config(sd, name, out, in, origin);
     lin->set_weight_kernel(std::make_shared<QuantKernel>(c, out, in, device));
     ++n;
   }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "imp/core/json.h"
 #include "run_imp.h"
 
 namespace imp::test {
@@ -31,6 +32,12 @@ TEST_F(QuantCli, QuantizesAndGenerates) {
   const auto g = run_imp("generate --model " + path("q4") + " --image " + data_path("eval/images/blue.png") +
                          " --prompt 'What is it?' --max-new-tokens 4 --device cpu");
   EXPECT_EQ(g.code, 0) << g.output;
+  // decoder linears only: the embedding and the tower keep their full-precision tensors
+  const auto d = run_imp("quantize --model " + model_dir("gen_qwen2") + " --output " + path("dec") +
+                         " --bits 8 --embedding-bits 0 --no-vision");
+  ASSERT_EQ(d.code, 0) << d.output;
+  const auto modules = read_json_file(path("dec/config.json"))["quantization_config"]["modules"];
+  EXPECT_EQ(modules, Json::array({"model.layers.*"})) << modules.dump();
 }
 
 TEST_F(QuantCli, BadFlagsAndInputsAreRefused) {
@@ -38,6 +45,7 @@ TEST_F(QuantCli, BadFlagsAndInputsAreRefused) {
   const auto g = run_imp("quantize --model " + model_dir("gen_qwen2") + " --output " + path("a") + " --bits 4 --group-size -1");
   EXPECT_EQ(g.code, 2) << g.output;
   EXPECT_NE(g.output.find("group size -1"), std::string::npos) << g.output;
+  EXPECT_EQ(run_imp("quantize --model " + model_dir("gen_qwen2") + " --output " + path("a") + " --embedding-bits 5").code, 2);
   EXPECT_EQ(run_imp("quantize --model " + path("nothing") + " --output " + path("a")).code, 4);
   EXPECT_FALSE(fs::exists(path("a")));
 }

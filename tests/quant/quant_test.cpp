@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "imp/core/compat.h"
+#include "imp/core/dtype.h"
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
 #include "imp/core/json.h"
@@ -144,6 +145,8 @@ TEST_F(TempDir, QuantizedDirectoryLoadsAndMatchesDequantizedModel) {
       o.output = path(fixture + std::to_string(bits));
       o.bits = bits;
       o.group_size = bits == 8 ? -1 : 32;  // the int8 and int4 kernels (LibTorch >= 2.6)
+      o.embedding_bits = 0;                // decoder linears only (embeddings, tower: the next tests)
+      o.vision = false;
       const auto report = quantize_model_dir(o);
       EXPECT_GT(report.layers, 0u);
       EXPECT_LT(report.bytes_after, report.bytes_before);
@@ -181,6 +184,112 @@ TEST_F(TempDir, QuantizedDirectoryLoadsAndMatchesDequantizedModel) {
       EXPECT_LE((c16 - b).abs().max().item<double>(), 0.1 * std::max(1.0, b.abs().max().item<double>()));
     }
   }
+}
+
+// Embeddings, lm_head (tied or not), the vision tower and the projector: the quantized model equals the fp32
+// model holding the dequantized matrices, on text and on an image; the embedding gathers dequantized rows.
+TEST_F(TempDir, QuantizedEmbeddingsAndVisionMatchDequantizedModel) {
+  struct Case {
+    std::string fixture;
+    int bits, embedding_bits;
+    int64_t group;
+  };
+  for (const Case& k : std::vector<Case>{{"imp_phi2", 4, 4, 32}, {"imp_phi2", 8, 8, -1}, {"imp_phi2", 4, 8, 32},
+                                         {"tied_phi2", 4, 4, 32}, {"tied_phi2", 8, 8, -1}}) {
+    SCOPED_TRACE(k.fixture + " bits " + std::to_string(k.bits) + " embedding bits " + std::to_string(k.embedding_bits));
+    QuantizeOptions o;
+    o.model = model_fixture(k.fixture);
+    o.output = path(k.fixture + std::to_string(k.bits) + std::to_string(k.embedding_bits));
+    o.bits = k.bits;
+    o.group_size = k.group;
+    o.embedding_bits = k.embedding_bits;
+    const auto report = quantize_model_dir(o);
+    EXPECT_EQ(report.row_int8, 0u);
+    const StateDict stored = load_model_dir(o.output);
+    const bool vision = k.fixture == "imp_phi2";
+    const Json qc = read_json_file(join_path(o.output, "config.json"))["quantization_config"];
+    EXPECT_EQ(qc["embedding_bits"], k.embedding_bits);
+    EXPECT_EQ(qc["modules"].dump().find("vision_tower") != std::string::npos, vision) << qc.dump();
+
+    auto ref = ImpModel::from_pretrained(o.model);
+    size_t replaced = 0;
+    {
+      torch::NoGradGuard ng;
+      for (auto& [name, t] : module_state(ref->root())) {
+        const bool embedding = name == "model.embed_tokens.weight" || name == "lm_head.weight";
+        const bool linear = name.rfind("model.layers.", 0) == 0 || name.rfind("model.mm_projector.", 0) == 0 ||
+                            name.rfind("model.vision_tower.vision_tower.vision_model.encoder.", 0) == 0;
+        if (t.dim() != 2 || !(embedding || linear)) continue;
+        const auto c = embedding ? cfg(k.embedding_bits, k.embedding_bits == 8 ? -1 : 32) : cfg(k.bits, k.group);
+        t.copy_(dequantize_weight(quantize_weight(t, c), c));
+        const std::string base = name.substr(0, name.size() - 7);
+        EXPECT_EQ(stored.count(name), 0u) << name;
+        EXPECT_EQ(stored.at(base + ".qweight").scalar_type(), c.bits == 8 ? torch::kInt8 : torch::kUInt8) << name;
+        ++replaced;
+      }
+    }
+    EXPECT_EQ(replaced, report.layers);
+    auto qm = ImpModel::from_pretrained(o.output);
+    ImpInputs in;
+    torch::manual_seed(0);
+    in.input_ids = torch::randint(0, 100, {2, 7}, torch::kInt64);
+    if (vision) {
+      in.input_ids[0][2] = kImageTokenIndex;
+      in.input_ids[1][0] = kImageTokenIndex;
+      in.pixel_values = torch::randn({2, 3, 32, 32});
+    }
+    in.compute_loss = false;
+    torch::NoGradGuard ng;
+    auto ids = torch::randint(0, 128, {3, 4}, torch::kInt64);
+    EXPECT_LE((ref->lm->embed(ids) - qm->lm->embed(ids)).abs().max().item<double>(), 1e-6);
+    auto a = ref->forward(in).logits, b = qm->forward(in).logits;
+    ASSERT_EQ(a.sizes(), b.sizes());
+    EXPECT_LE((a - b).abs().max().item<double>(), 0.02 * std::max(1.0, a.abs().max().item<double>()));
+    LoadSpec bf;
+    bf.dtype = torch::kBFloat16;
+    auto c16 = ImpModel::from_pretrained(o.output, bf)->forward(in).logits;
+    EXPECT_LE((c16 - b).abs().max().item<double>(), 0.1 * std::max(1.0, b.abs().max().item<double>()));
+  }
+}
+
+// A tower kept in its own SigLIP directory (mm_vision_tower) is folded into the quantized directory, which
+// then loads without it; layers after mm_vision_select_layer are dropped.
+TEST_F(TempDir, SeparateTowerIsFoldedIn) {
+  const std::string split = path("split"), tower = path("split/tower");
+  fs::create_directories(tower);
+  StateDict decoder, siglip;
+  const std::string prefix = "model.vision_tower.vision_tower.";
+  for (auto& [name, t] : load_model_dir(model_fixture("imp_phi2")))
+    (name.rfind(prefix, 0) == 0 ? siglip[name.substr(prefix.size())] : decoder[name]) = t;
+  Json cfg = read_json_file(join_path(model_fixture("imp_phi2"), "config.json"));
+  Json tower_cfg = cfg["vision_tower_config"];
+  cfg.erase("vision_tower_config");
+  cfg["mm_vision_tower"] = "tower";
+  write_json_file(join_path(split, "config.json"), cfg);
+  write_json_file(join_path(tower, "config.json"), tower_cfg);
+  save_model_dir(split, decoder);
+  save_model_dir(tower, siglip);
+  QuantizeOptions o;
+  o.model = split;
+  o.output = path("q");
+  o.bits = 8;
+  const auto report = quantize_model_dir(o);
+  EXPECT_EQ(report.row_int8, 0u);
+  auto ref = ImpModel::from_pretrained(split);
+  fs::remove_all(split);
+  const StateDict stored = load_model_dir(o.output);
+  EXPECT_EQ(stored.count(prefix + "vision_model.encoder.layers.0.mlp.fc1.qweight"), 1u);
+  EXPECT_EQ(stored.count(prefix + "vision_model.encoder.layers.2.mlp.fc1.qweight"), 0u);  // select layer -2 of 3
+  EXPECT_EQ(stored.count(prefix + "vision_model.embeddings.patch_embedding.weight"), 1u);
+  auto qm = ImpModel::from_pretrained(o.output);
+  ImpInputs in;
+  in.input_ids = torch::tensor({int64_t{5}, kImageTokenIndex, int64_t{7}, int64_t{9}}, torch::kInt64).view({1, 4});
+  torch::manual_seed(0);
+  in.pixel_values = torch::randn({1, 3, 32, 32});
+  in.compute_loss = false;
+  torch::NoGradGuard ng;
+  auto a = ref->forward(in).logits, b = qm->forward(in).logits;
+  EXPECT_LE((a - b).abs().max().item<double>(), 0.05 * std::max(1.0, a.abs().max().item<double>()));
 }
 
 TEST_F(TempDir, QuantizeRefusesWhatItCannotDo) {
@@ -251,6 +360,12 @@ TEST_F(TempDir, CorruptQuantizedFilesGiveClearErrors) {
   expect_error("zeros missing", layer + ".zeros");
   rewrite([&](StateDict& sd) { sd[layer + ".scales"] = sd[layer + ".scales"].narrow(1, 0, 1).contiguous(); });
   expect_error("scales with the wrong shape", layer + ".scales");
+  rewrite([&](StateDict& sd) { sd[layer + ".scales"] = torch::ones({sd[layer + ".scales"].size(0), 3}); });
+  expect_error("scales whose groups do not divide the row", layer + ".scales");
+  rewrite([&](StateDict& sd) { sd["model.embed_tokens.scales"] = sd["model.embed_tokens.scales"].narrow(0, 0, 5).contiguous(); });
+  expect_error("embedding scales with the wrong shape", "model.embed_tokens.scales");
+  rewrite([&](StateDict& sd) { sd["model.embed_tokens.scales"][3][0] = std::nan(""); });
+  expect_error("a NaN embedding scale", "model.embed_tokens");
   rewrite([&](StateDict& sd) { sd[layer + ".scales"][0][0] = std::nan(""); });
   expect_error("a NaN scale", "corrupt");
   {
@@ -262,7 +377,7 @@ TEST_F(TempDir, CorruptQuantizedFilesGiveClearErrors) {
   expect_error("truncated file", "model.safetensors");
   save_safetensors(file, good);
   Json cfg = read_json_file(join_path(o.output, "config.json"));
-  cfg["quantization_config"]["format_version"] = 2;
+  cfg["quantization_config"]["format_version"] = kFormatVersion + 1;
   atomic_write(join_path(o.output, "config.json"), cfg.dump());
   expect_error("another format version", "format_version");
   cfg["quantization_config"]["quant_method"] = "gptq";

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -47,6 +48,11 @@ struct Spliced {
 // labels (each sample's first label -100: it would be predicted from the previous sample), the mask all
 // ones; `lengths` gets each sample's length.
 Spliced pack_rows(const Spliced& padded, std::vector<int64_t>& lengths);
+
+// Where the tower lives in an Imp checkpoint (CLIPVisionTower -> SiglipVisionModel -> vision_model),
+// and the checkpoint tensors under `prefix` ("" for a SigLIP directory) that Imp does not use.
+inline const char* const kImpTowerPrefix = "model.vision_tower.vision_tower.";
+std::vector<std::string> unused_tower_prefixes(const ModelConfig& c, const std::string& prefix);
 
 struct LoadSpec {
   torch::ScalarType dtype = torch::kFloat32;

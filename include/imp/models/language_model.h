@@ -93,6 +93,9 @@ class CausalLM : public torch::nn::Module {
 
   const TextConfig& config() const { return config_; }
   torch::nn::Module& inner() { return *model_; }  // the "model" submodule
+  // Replaces model.embed_tokens' weight by `kernel` (its buffers are registered there; embed() gathers rows
+  // through it, in the embedding's current dtype) and, with tied embeddings, lm_head's weight too.
+  void set_embedding_kernel(std::shared_ptr<nn::WeightKernel> kernel);
   size_t num_layers() const { return layers_.size(); }
   nn::AttentionImpl attention_impl = nn::AttentionImpl::eager;
   // Recompute activations in backward instead of keeping them (training only).
@@ -112,6 +115,8 @@ class CausalLM : public torch::nn::Module {
   TextConfig config_;
   std::shared_ptr<torch::nn::Module> model_;
   torch::Tensor embed_weight_;
+  std::shared_ptr<nn::WeightKernel> embed_kernel_;
+  torch::ScalarType embed_dtype_ = torch::kFloat32;  // the dtype embed() returns with a kernel
   std::vector<std::shared_ptr<DecoderLayer>> layers_;
   std::function<torch::Tensor(const torch::Tensor&)> final_norm_;
   nn::Linear lm_head_{nullptr};

@@ -19,6 +19,8 @@ class WeightKernel {
   virtual std::vector<std::pair<std::string, torch::Tensor>> buffers() = 0;  // registered as "<name>"
   virtual void prepare() {}                                                 // after the buffers were loaded
   virtual torch::Tensor matmul(const torch::Tensor& x) = 0;                 // [..., in] -> [..., out], no bias
+  // The weight's rows `ids` as [..., in] in `dtype` (an embedding table stored in this form).
+  virtual torch::Tensor rows(const torch::Tensor& ids, torch::ScalarType dtype) = 0;
 };
 
 // y = x W^T + b (+ dropout(x) A^T B^T * alpha/r when a LoRA adapter is attached). This is the only
@@ -43,6 +45,7 @@ class LinearImpl : public torch::nn::Module {
   bool has_lora() const { return !lora_A.is_empty(); }
 
   // Replaces the weight parameter by `kernel` (and its buffers); training and LoRA are refused from then on.
+  // A tied layer uses the kernel without registering its buffers (the embedding that owns them does).
   void set_weight_kernel(std::shared_ptr<WeightKernel> kernel);
   WeightKernel* weight_kernel() const { return kernel_.get(); }
   double lora_scaling() const { return scaling_; }

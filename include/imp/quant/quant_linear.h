@@ -23,8 +23,11 @@ class QuantKernel : public nn::WeightKernel {
   QuantKernel(const QuantConfig& c, int64_t out_features, int64_t in_features, torch::Device device,
               bool native = true);
   std::vector<std::pair<std::string, torch::Tensor>> buffers() override;
-  void prepare() override;  // checks the loaded scales and builds the kernel's packed form
+  void prepare() override;  // check(), then builds the kernel's packed form
+  void check() const;       // throws when a loaded scale or zero is not finite
   torch::Tensor matmul(const torch::Tensor& x) override;
+  // Embedding lookup: dequantizes only the gathered rows.
+  torch::Tensor rows(const torch::Tensor& ids, torch::ScalarType dtype) override;
   KernelPath path() const { return path_; }
   QuantizedWeight stored() const { return w_; }
 
@@ -39,11 +42,16 @@ class QuantKernel : public nn::WeightKernel {
   torch::Tensor packed_, scale_src_, scale_cast_;  // kernel operands; scale_cast_ = scale_src_ in the input dtype
 };
 
+// The bits and group size of the stored layer `name` ("<name>.qweight/.scales/.zeros" in `sd`) of an [out, in]
+// weight: 8 bits for I8 qweight [out, in], 4 for U8 [out, in/2] with zeros; groups = scales' columns. Throws
+// imp::Error naming `origin` and the tensor when a dtype or shape does not fit the layout.
+QuantConfig stored_layer_config(const StateDict& sd, const std::string& name, int64_t out, int64_t in,
+                                const std::string& origin);
 // Puts a QuantKernel into every nn::Linear of `root` whose "<name>.qweight" is in `sd` (call after moving the
 // model to its device and dtype, before load_into), after checking the stored tensors' dtypes and shapes.
 // Returns the number of layers; throws imp::Error naming `origin` for a malformed quantized checkpoint.
-size_t attach_quantized(torch::nn::Module& root, const StateDict& sd, const QuantConfig& c,
-                        const std::string& origin, torch::Device device);
+size_t attach_quantized(torch::nn::Module& root, const StateDict& sd, const std::string& origin,
+                        torch::Device device);
 // Calls prepare() on every quantized layer (after load_into); returns the kernel path used ("int4_mm" ...).
 std::string prepare_quantized(torch::nn::Module& root, const std::string& origin);
 
