@@ -4,6 +4,7 @@ imp_add_test(NAME imp_train_core_tests LABELS unit NO_TORCH LIBS imp_train_core 
 imp_add_test(NAME imp_train_unit_tests LABELS unit SRCS
   train/train_unit_test.cpp
   train/flops_test.cpp
+  train/zero_test.cpp
 )
 if(IMP_WITH_OPENCV)
   imp_add_test(NAME imp_train_tests LABELS integration SRCS
