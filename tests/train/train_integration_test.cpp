@@ -573,8 +573,9 @@ TEST_F(Train, OverlappedGradientSyncEqualsSerialOnTwoRanks) {
   ASSERT_NE(at, std::string::npos) << r.output;
   const auto report = r.output.substr(at, r.output.find('\n', at) - at);
   EXPECT_EQ(report.find("all_reduce in 1 bucket"), std::string::npos) << report;  // several buckets
-  if (IMP_TORCH_AT_LEAST(2, 1))  // post-accumulate-grad hooks; 1.x sends every bucket after backward
+  if (IMP_TORCH_AT_LEAST(2, 1)) {  // post-accumulate-grad hooks; 1.x sends every bucket after backward
     EXPECT_EQ(report.find(" 0 started during backward"), std::string::npos) << report;
+  }
   r = run_imp(ranks(2, bucketed_flags(b, 4)), "IMP_GRAD_SYNC=after_backward");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find(" 0 started during backward"), std::string::npos) << r.output;
@@ -638,7 +639,7 @@ TEST_F(Train, ZeroOneCheckpointsResumeExactlyAndReshard) {
     r = run_imp(ranks(n, bucketed_flags(o, 6, extra + " --allow_world_size_change")));
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("resharding the ZeRO-1 optimizer state"), std::string::npos) << r.output;
-    EXPECT_EQ(metrics(o).size(), 6u);
+    EXPECT_EQ(metrics(o).size(), 4u);  // steps 3-6 (the copy has no metrics.jsonl of steps 1-2)
   }
   // Same ranks and data: the unsharded optimizer resumed from the gathered shards continues like ZeRO-1.
   r = run_imp(ranks(2, bucketed_flags(b, 6, z)));
