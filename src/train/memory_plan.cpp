@@ -113,17 +113,28 @@ MemoryPlan plan_memory(const ModelConfig& cfg, const TrainArgs& a, Stage stage, 
                                   : n * 8.0;       // fp32 moments
   if (p.zero_stage >= 1) p.gradients += n * trainable_bytes / W;  // the reduce-scattered shard
 
-  // Activations of one micro-batch at the longest sequence, per decoder layer and position (eager attention):
-  // norm inputs and outputs, q/k/v, attention probabilities (heads x T), attention output, MLP intermediates
-  // (phi2: fc1 out + gelu out; gated: gate/up out, act out, product), the residual.
+  // Activations of one micro-batch at the longest sequence: the tensors autograd keeps per decoder layer and
+  // position with eager attention (counted from imp's layer code):
+  //  phi2: LayerNorm in/out, q, k, v, attention output (6h); gelu_new is composite: fc1 out, tanh out, 0.5x,
+  //        1 + tanh, fc2 in (5i);
+  //  qwen2/phi3: two RMSNorms (input and normalised, 4h), q, k, v, o_proj input (4h); gate/up out, silu out,
+  //        down input (4i);
+  //  all: the attention probabilities (heads x T); LoRA with dropout: each adapted linear's dropped input and
+  //  its mask (1 byte).
   const auto& t = cfg.text;
   const double e = half ? 2 : 4;
   const double pos = static_cast<double>(p.micro_batch) * static_cast<double>(p.seq_len);
   const double h = static_cast<double>(t.hidden_size), i = static_cast<double>(t.intermediate_size);
-  const double mlp = t.arch == Arch::phi2 ? 2 * i : 4 * i;
-  const double per_layer = pos * ((8 * h + mlp) * e + static_cast<double>(t.num_attention_heads) * p.seq_len * e);
+  double elements = t.arch == Arch::phi2 ? 6 * h + 5 * i : 8 * h + 4 * i;
+  elements += static_cast<double>(t.num_attention_heads) * static_cast<double>(p.seq_len);
+  double lora_inputs = 0;  // sum of the adapted linears' input widths
+  if (stage == Stage::finetune_lora && a.lora_dropout > 0)
+    lora_inputs = t.arch == Arch::phi2 ? 5 * h + i : t.arch == Arch::qwen2 ? 6 * h + i : 3 * h + i;
+  const double per_layer = pos * (elements * e + lora_inputs * (e + 1));
   const double layers = static_cast<double>(t.num_hidden_layers);
-  const double decoder = a.gradient_checkpointing ? layers * pos * h * 4 + per_layer : layers * per_layer;
+  // Backward of a layer also holds the gradients of its activations: one more layer's worth. Checkpointing keeps
+  // each layer's fp32 input and recomputes one layer at a time.
+  const double decoder = a.gradient_checkpointing ? layers * pos * h * 4 + 2 * per_layer : (layers + 1) * per_layer;
   // lm_head + cross-entropy: fp32 logits, their softmax and gradient for the scored rows (labelled rows in
   // chunks of --logits_chunk_size; every position with 0).
   const double scored = a.logits_chunk_size > 0 ? std::min<double>(static_cast<double>(a.logits_chunk_size), pos) : pos;

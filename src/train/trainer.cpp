@@ -150,6 +150,7 @@ class Trainer {
     // The peak reported at the end is that of training: loading the weights (a transient copy of them on the
     // host) is not part of it. Linux resets VmHWM to the current RSS on "5" > /proc/self/clear_refs.
     std::ofstream("/proc/self/clear_refs") << "5";
+    rss_after_load_ = proc_status_bytes("VmRSS:");
     const auto t0 = Clock::now();
     int64_t steps_this_run = 0;
     while (progress_.global_step < total_steps_) {
@@ -632,7 +633,8 @@ class Trainer {
       const int64_t peak = proc_status_bytes("VmHWM:");
       if (peak > 0 && rss_at_setup_ > 0)
         std::cerr << "imp: host memory: peak RSS " << peak / (1 << 20) << " MiB, " << (peak - rss_at_setup_) / (1 << 20)
-                  << " MiB above the RSS before the model was built (peak of the training steps, after loading)\n";
+                  << " MiB above the RSS before the model was built (peak of the training steps, after loading; "
+                  << (rss_after_load_ - rss_at_setup_) / (1 << 20) << " MiB when they began)\n";
     }
     pg_->barrier("final save");
   }
@@ -660,7 +662,7 @@ class Trainer {
   std::vector<torch::Tensor> params_;
   Progress progress_;
   double last_loss_ = 0.0;
-  int64_t rss_at_setup_ = -1;
+  int64_t rss_at_setup_ = -1, rss_after_load_ = -1;
 };
 
 }  // namespace

@@ -2,8 +2,9 @@
 // (nothing is loaded, no torch): weights, gradients, optimizer state and activations, for a world size and
 // ZeRO stage. Parameter counts follow imp's model code (tested against built models); activations count the
 // tensors autograd keeps per decoder layer (eager attention, see memory_plan.cpp) for the micro-batch at the
-// longest sequence. Gradient checkpointing keeps each layer's input plus one layer's working set. The total
-// is the sum of the parts: an upper bound, as activations are released while gradients fill up.
+// longest sequence, plus one layer's gradients in backward; gradient checkpointing keeps each layer's input
+// plus the recomputed layer. The total is the sum of the parts (bench/memory_plan_check.sh compares it with a
+// measured CPU run).
 #pragma once
 
 #include <cstdint>
