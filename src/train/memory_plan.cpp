@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "imp/core/compat.h"
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
 
@@ -119,14 +120,17 @@ MemoryPlan plan_memory(const ModelConfig& cfg, const TrainArgs& a, Stage stage, 
   //        1 + tanh, fc2 in (5i);
   //  qwen2/phi3: two RMSNorms (input and normalised, 4h), q, k, v, o_proj input (4h); gate/up out, silu out,
   //        down input (4i);
-  //  all: the attention probabilities (heads x T); LoRA with dropout: each adapted linear's dropped input and
+  //  all: with eager attention the probabilities (heads x T); LoRA with dropout: each adapted linear's dropped input and
   //  its mask (1 byte).
   const auto& t = cfg.text;
   const double e = half ? 2 : 4;
   const double pos = static_cast<double>(p.micro_batch) * static_cast<double>(p.seq_len);
   const double h = static_cast<double>(t.hidden_size), i = static_cast<double>(t.intermediate_size);
   double elements = t.arch == Arch::phi2 ? 6 * h + 5 * i : 8 * h + 4 * i;
-  elements += static_cast<double>(t.num_attention_heads) * static_cast<double>(p.seq_len);
+  // Eager attention keeps the heads x T probabilities; fused SDPA (auto/sdpa on LibTorch 2.x) only a
+  // log-sum-exp per head.
+  const bool eager = a.attn_implementation == "eager" || !compat::kHasSdpa;
+  elements += static_cast<double>(t.num_attention_heads) * (eager ? static_cast<double>(p.seq_len) * e : 4) / e;
   double lora_inputs = 0;  // sum of the adapted linears' input widths
   if (stage == Stage::finetune_lora && a.lora_dropout > 0)
     lora_inputs = t.arch == Arch::phi2 ? 5 * h + i : t.arch == Arch::qwen2 ? 6 * h + i : 3 * h + i;
@@ -134,7 +138,10 @@ MemoryPlan plan_memory(const ModelConfig& cfg, const TrainArgs& a, Stage stage, 
   const double layers = static_cast<double>(t.num_hidden_layers);
   // Backward of a layer also holds the gradients of its activations: one more layer's worth. Checkpointing keeps
   // each layer's fp32 input and recomputes one layer at a time.
-  const double decoder = a.gradient_checkpointing ? layers * pos * h * 4 + 2 * per_layer : (layers + 1) * per_layer;
+  // The residual stream (a checkpointed layer's input) has the decoder weights' dtype.
+  const double stream = stage == Stage::finetune ? trainable_bytes : frozen_bytes;
+  const double decoder =
+      a.gradient_checkpointing ? layers * pos * h * stream + 2 * per_layer : (layers + 1) * per_layer;
   // lm_head + cross-entropy: fp32 logits, their softmax and gradient for the scored rows (labelled rows in
   // chunks of --logits_chunk_size; every position with 0).
   const double scored = a.logits_chunk_size > 0 ? std::min<double>(static_cast<double>(a.logits_chunk_size), pos) : pos;
