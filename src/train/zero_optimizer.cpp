@@ -140,7 +140,9 @@ void ShardedAdamW::load_full_state(const StateDict& full, const std::string& ori
   };
   int64_t step = -1;
   for (const auto& p : params_) {
-    const int64_t s = get("step/" + p.name, torch::zeros({1})).item<int64_t>();
+    auto it = full.find("step/" + p.name);
+    IMP_CHECK(it != full.end(), origin, ": optimizer state misses 'step/", p.name, "'");
+    const int64_t s = it->second.item<int64_t>();
     IMP_CHECK(step < 0 || s == step, origin, ": parameters have different AdamW step counts (", step, " and ", s,
               " at ", p.name, "); ZeRO-1 keeps one count");
     step = s;
