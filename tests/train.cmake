@@ -5,6 +5,7 @@ imp_add_test(NAME imp_train_unit_tests LABELS unit SRCS
   train/train_unit_test.cpp
   train/flops_test.cpp
   train/recompute_packing_test.cpp
+  train/zero_test.cpp
 )
 if(IMP_WITH_OPENCV)
   imp_add_test(NAME imp_train_tests LABELS integration SRCS

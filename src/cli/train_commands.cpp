@@ -1,5 +1,7 @@
 // imp pretrain | finetune-lora | finetune (flags parsed by imp::train::parse_train_args, which knows the
 // HF/Imp spellings, booleans and --config files) and imp merge.
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -7,6 +9,7 @@
 #include "imp/cli/registry.h"
 #include "imp/core/error.h"
 #include "imp/train/args.h"
+#include "imp/train/memory_plan.h"
 #include "imp/train/merge.h"
 #include "imp/train/trainer.h"
 
@@ -23,6 +26,16 @@ void add_stage(CLI::App& root, Commands& out, train::Stage stage, const std::str
                    const auto parsed = train::parse_train_args(stage, c->remaining());
                    if (parsed.help) {
                      std::cout << train::train_args_help(stage);
+                     return 0;
+                   }
+                   if (parsed.print_memory_plan) {
+                     int64_t world = parsed.plan_world_size;
+                     if (world == 0) {
+                       const char* env = std::getenv("WORLD_SIZE");
+                       world = env ? std::max(1, std::atoi(env)) : 1;
+                     }
+                     const auto cfg = train::plan_config(parsed.args.model_name_or_path);
+                     std::cout << train::format_memory_plan(train::plan_memory(cfg, parsed.args, stage, world), stage);
                      return 0;
                    }
                    if (parsed.print_config) {

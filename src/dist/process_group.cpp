@@ -181,9 +181,21 @@ struct ProcessGroup::Impl {
   // error win, the wait bounds backends that have none.
   void run(const char* op, const std::string& what, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
     const auto t0 = Clock::now();
+    c10::intrusive_ptr<c10d::Work> work;
     try {
-      auto work = start();
-      work->wait(timeout + std::chrono::seconds(2));
+      work = start();
+    } catch (const std::exception& e) {
+      throw Error(str("collective ", op, " ('", what, "') could not start on rank ", rank, "/", size, " (", name,
+                      "): ", message_of(e)),
+                  ErrorKind::io);
+    }
+    wait(*work, op, what, t0);
+  }
+
+  // Waits for a started collective with the error text of run().
+  void wait(c10d::Work& work, const char* op, const std::string& what, Clock::time_point t0) {
+    try {
+      work.wait(timeout + std::chrono::seconds(2));
     } catch (const std::exception& e) {
       throw Error(str("collective ", op, " ('", what, "') failed on rank ", rank, "/", size, " (", name, ") after ",
                       seconds_since(t0), " s, timeout ", seconds(timeout), " s: ", message_of(e),
@@ -378,6 +390,98 @@ void ProcessGroup::all_reduce_grads(const std::vector<torch::Tensor>& params, si
     grads.push_back(p.grad());
   }
   reduce_buckets(grads, std::max<size_t>(bucket_bytes, 1), "all_reduce_grads", -1);
+}
+
+namespace {
+
+struct Done : PendingCollective {
+  void wait() override {}
+};
+
+// A started c10d work; `after` runs once it is done (e.g. the slice copy of the 1.x reduce_scatter).
+struct Started : PendingCollective {
+  ProcessGroup::Impl* impl;
+  c10::intrusive_ptr<c10d::Work> work;
+  const char* op;
+  std::string what;
+  Clock::time_point t0 = Clock::now();
+  std::function<void()> after;
+  bool done = false;
+  void wait() override {
+    if (done) return;
+    done = true;
+    impl->wait(*work, op, what, t0);
+    if (after) after();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<PendingCollective> ProcessGroup::all_reduce_async(torch::Tensor flat, const std::string& what) {
+  if (!impl_) return std::make_unique<Done>();
+  impl_->check_device(flat, what);
+  auto s = std::make_unique<Started>();
+  s->impl = impl_.get();
+  s->op = "all_reduce";
+  s->what = what;
+  std::vector<torch::Tensor> one{flat};
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = c10d::ReduceOp::SUM;
+  opts.timeout = impl_->timeout;
+  s->work = impl_->backend->allreduce(one, opts);
+  return s;
+}
+
+std::unique_ptr<PendingCollective> ProcessGroup::reduce_scatter_async(torch::Tensor flat, torch::Tensor shard,
+                                                                      const std::string& what) {
+  IMP_CHECK(flat.numel() == shard.numel() * size_ && flat.is_contiguous() && shard.is_contiguous(), what,
+            ": reduce_scatter needs a contiguous input of world size x shard elements (", flat.numel(), " vs ",
+            shard.numel(), " x ", size_, ")");
+  if (!impl_) {
+    shard.copy_(flat);
+    return std::make_unique<Done>();
+  }
+  impl_->check_device(flat, what);
+  auto s = std::make_unique<Started>();
+  s->impl = impl_.get();
+  s->what = what;
+#if TORCH_VERSION_MAJOR >= 2
+  s->op = "reduce_scatter";
+  std::vector<torch::Tensor> outputs{shard};
+  std::vector<std::vector<torch::Tensor>> inputs(1);
+  for (int r = 0; r < size_; ++r) inputs[0].push_back(flat.narrow(0, r * shard.numel(), shard.numel()));
+  c10d::ReduceScatterOptions opts;
+  opts.reduceOp = c10d::ReduceOp::SUM;
+  opts.timeout = impl_->timeout;
+  s->work = impl_->backend->reduce_scatter(outputs, inputs, opts);
+#else
+  s->op = "all_reduce (for reduce_scatter)";
+  std::vector<torch::Tensor> one{flat};
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = c10d::ReduceOp::SUM;
+  opts.timeout = impl_->timeout;
+  s->work = impl_->backend->allreduce(one, opts);
+  const int64_t offset = rank_ * shard.numel();
+  s->after = [flat, shard, offset]() mutable { shard.copy_(flat.narrow(0, offset, shard.numel())); };
+#endif
+  return s;
+}
+
+void ProcessGroup::all_gather(const torch::Tensor& shard, torch::Tensor& flat, const std::string& what) {
+  IMP_CHECK(flat.numel() == shard.numel() * size_ && flat.is_contiguous(), what,
+            ": all_gather needs an output of world size x shard elements (", flat.numel(), " vs ", shard.numel(),
+            " x ", size_, ")");
+  if (!impl_) {
+    flat.copy_(shard.reshape({-1}));
+    return;
+  }
+  impl_->check_device(shard, what);
+  std::vector<torch::Tensor> inputs{shard.contiguous()};
+  std::vector<std::vector<torch::Tensor>> outputs(1);
+  for (int r = 0; r < size_; ++r) outputs[0].push_back(flat.narrow(0, r * shard.numel(), shard.numel()));
+  c10d::AllgatherOptions opts;
+  opts.timeout = impl_->timeout;
+  impl_->run("all_gather", what, [&] { return impl_->backend->allgather(outputs, inputs, opts); });
 }
 
 }  // namespace imp::dist

@@ -14,6 +14,9 @@ target_sources(imp_lib PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flops.cpp
   ${CMAKE_CURRENT_LIST_DIR}/checkpoint_plan.cpp
   ${CMAKE_CURRENT_LIST_DIR}/optimizer.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/grad_sync.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/zero_optimizer.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/memory_plan.cpp
   ${CMAKE_CURRENT_LIST_DIR}/train_model.cpp
   ${CMAKE_CURRENT_LIST_DIR}/merge.cpp
 )

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "imp/core/compat.h"
@@ -25,12 +26,14 @@
 #include "imp/text/tokenizer.h"
 #include "imp/train/checkpoint.h"
 #include "imp/train/flops.h"
+#include "imp/train/grad_sync.h"
 #include "imp/train/loss_scaler.h"
 #include "imp/train/metrics.h"
 #include "imp/train/optimizer.h"
 #include "imp/train/schedule.h"
 #include "imp/train/signals.h"
 #include "imp/train/train_model.h"
+#include "imp/train/zero_optimizer.h"
 
 namespace imp::train {
 namespace {
@@ -102,6 +105,14 @@ void fault_point(const std::string& path, int64_t step) {
   std::_Exit(137);
 }
 
+// A "VmRSS:" / "VmHWM:" line of /proc/self/status in bytes (-1 where there is none).
+int64_t proc_status_bytes(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size())) * 1024;
+  return -1;
+}
+
 void check_finite_weights(const TrainModel& tm) {
   for (const auto& p : tm.trainable)
     IMP_CHECK(torch::isfinite(p.tensor).all().item<bool>(), "refusing to save a checkpoint: trainable tensor ",
@@ -136,6 +147,10 @@ class Trainer {
   int run() {
     setup();
     resume();
+    // The peak reported at the end is that of training: loading the weights (a transient copy of them on the
+    // host) is not part of it. Linux resets VmHWM to the current RSS on "5" > /proc/self/clear_refs.
+    std::ofstream("/proc/self/clear_refs") << "5";
+    rss_after_load_ = proc_status_bytes("VmRSS:");
     const auto t0 = Clock::now();
     int64_t steps_this_run = 0;
     while (progress_.global_step < total_steps_) {
@@ -176,6 +191,7 @@ class Trainer {
   }
 
   void setup() {
+    rss_at_setup_ = proc_status_bytes("VmRSS:");
     tm_ = build_train_model(a_, stage_, device_);
     auto tok = text::Tokenizer::from_path(tm_.tokenizer_dir);
     data::DataArgs d;
@@ -205,8 +221,6 @@ class Trainer {
                        : static_cast<int64_t>(std::ceil(a_.num_train_epochs * static_cast<double>(steps_per_epoch_)));
     warmup_ = warmup_steps_for(a_.warmup_steps, a_.warmup_ratio, total_steps_);
 
-    optimizer_ = std::make_unique<AdamW>(tm_.trainable, tm_.groups,
-                                         AdamWOptions{a_.adam_beta1, a_.adam_beta2, a_.adam_epsilon});
     LossScalerOptions so;
     so.init_scale = a_.fp16_init_scale;
     so.growth_interval = a_.fp16_growth_interval;
@@ -218,6 +232,7 @@ class Trainer {
       torch::NoGradGuard no_grad;
       pg_->broadcast(params_, 0, "initial parameter broadcast");
     }
+    setup_optimizer();
     torch::manual_seed(static_cast<uint64_t>(a_.seed + pg_->rank()));  // dropout stream, one per rank
     tm_.model->root().train();
 
@@ -230,6 +245,57 @@ class Trainer {
                 << " steps/epoch, " << total_steps_ << " steps, warmup " << warmup_ << ", trainable "
                 << n_trainable << " of " << n_params_ << " parameters in " << tm_.groups.size() << " groups\n";
     }
+  }
+
+  // Stage 0: AdamW on every rank (gradients all-reduced in overlapped buckets when there are several ranks).
+  // Stage 1: ZeRO-1; a full fine-tune with --bf16/--fp16 and --half_base then keeps its trainable weights in
+  // that dtype (fp32 masters in the shards).
+  void setup_optimizer() {
+    const AdamWOptions opts{a_.adam_beta1, a_.adam_beta2, a_.adam_epsilon};
+    const auto bucket_bytes = static_cast<size_t>(std::max(1.0, a_.ddp_bucket_cap_mb * 1024 * 1024));
+    zero_stage_ = static_cast<int>(a_.resolved_zero_stage());
+    if (zero_stage_ == 0) {
+      optimizer_ = std::make_unique<AdamW>(tm_.trainable, tm_.groups, opts);
+      if (pg_->size() > 1) sync_ = std::make_unique<GradSync>(params_, *pg_, 0, bucket_bytes);
+      return;
+    }
+    std::vector<torch::Tensor> initial;
+    for (const auto& p : params_) initial.push_back(p.detach());
+    if (stage_ == Stage::finetune && (a_.bf16 || a_.fp16) && a_.half_base) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : params_) p.set_data(p.detach().to(a_.fp16 ? torch::kHalf : torch::kBFloat16));
+    }
+    sync_ = std::make_unique<GradSync>(params_, *pg_, 1, bucket_bytes);
+    zero_ = std::make_unique<ShardedAdamW>(tm_.trainable, tm_.groups, opts, *sync_, *pg_, initial);
+  }
+
+  // The optimizer state of checkpoint `dir` (written by `world` ranks) into this run's optimizer.
+  void load_optimizer(const std::string& dir, int64_t world) {
+    const std::string layout_file = join_path(dir, "zero_layout.json");
+    StateDict full;
+    if (path_exists(layout_file)) {
+      const Json layout = read_json_file(layout_file);
+      if (zero_ && layout == zero_->layout()) {  // same ranks, same buckets: this rank's own shard
+        const std::string shard = join_path(dir, "optimizer_shard_" + std::to_string(pg_->rank()) + ".safetensors");
+        zero_->load_shard_state(load_safetensors(shard), shard);
+        return;
+      }
+      std::vector<StateDict> shards;
+      for (int64_t r = 0; r < world; ++r)
+        shards.push_back(load_safetensors(join_path(dir, "optimizer_shard_" + std::to_string(r) + ".safetensors")));
+      full = full_state_from_shards(layout, shards, dir);
+      if (main_)
+        std::cerr << "imp: resharding the ZeRO-1 optimizer state of " << dir << " (" << world << " rank(s)) for "
+                  << (zero_ ? "ZeRO-1 on " : "replicated AdamW on ") << pg_->size() << " rank(s)\n";
+    } else {
+      full = load_safetensors(join_path(dir, "optimizer.safetensors"));
+    }
+    if (zero_) {
+      zero_->load_full_state(full, dir);
+      return;
+    }
+    for (auto it = full.begin(); it != full.end();) it = it->first.rfind("master/", 0) == 0 ? full.erase(it) : std::next(it);
+    optimizer_->load_state(full, dir);
   }
 
   void resume() {
@@ -254,7 +320,7 @@ class Trainer {
     IMP_CHECK_KIND(imp.at("stage").get<std::string>() == stage_name(stage_), ErrorKind::usage, dir, " is a ",
                    imp.at("stage").get<std::string>(), " checkpoint; this is ", stage_name(stage_));
     load_trainable_state(tm_, load_safetensors(join_path(dir, "trainable.safetensors")), dir);
-    optimizer_->load_state(load_safetensors(join_path(dir, "optimizer.safetensors")), dir);
+    load_optimizer(dir, world);
     scaler_.load_state(imp.at("loss_scaler"), dir);
     progress_ = progress_from(imp.at("progress"));
     log_->set_log_history(state.value("log_history", Json::array()));
@@ -341,17 +407,28 @@ class Trainer {
         for (const int64_t n : out.packed_lengths) shape.add_rows(1, n, 0);
         shape.images += in.pixel_values.defined() ? in.pixel_values.size(0) : 0;
       }
+      if (sync_ && k + 1 == a_.gradient_accumulation_steps) sync_->arm();  // buckets start during this backward
       (scale == 1.0 ? token_loss : token_loss * scale).backward();
       report_recompute_plan();
     }
-    inject_fault();
 
     // Σ over ranks of gradients, token-loss sums and token counts; grads are then divided by the total
     // token count (and the loss scale), so an all-masked micro-batch or rank contributes 0, never NaN.
     const std::string at_step = " at step " + std::to_string(progress_.global_step + 1);
-    for (auto& p : params_)
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    pg_->all_reduce_grads(params_);
+    if (sync_) {
+      sync_->set_label(at_step);
+      sync_->finish();
+      if (main_ && !reported_sync_) {
+        reported_sync_ = true;
+        std::cerr << "imp: gradient sync: " << (zero_ ? "ZeRO-1 reduce_scatter" : "all_reduce") << " in "
+                  << sync_->buckets().size() << " bucket(s), " << sync_->overlapped_buckets()
+                  << " started during backward\n";
+      }
+    } else {
+      for (auto& p : params_)
+        if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    }
+    inject_fault();
     std::vector<torch::Tensor> totals = {
         torch::cat({counters, torch::tensor({samples}, counters.options())})};
     pg_->all_reduce_sum(totals, "loss and token counts" + at_step);
@@ -363,13 +440,19 @@ class Trainer {
     {
       torch::NoGradGuard no_grad;
       const double inv = apply ? 1.0 / (total_tokens * scale) : 0.0;
-      for (auto& p : params_) p.mutable_grad().mul_(inv);
+      if (zero_)
+        zero_->scale_grads(inv);
+      else
+        for (auto& p : params_) p.mutable_grad().mul_(inv);
     }
-    const double grad_norm = clip_grad_norm(params_, a_.max_grad_norm);
+    const double grad_norm = zero_ ? zero_->clip_grad_norm(a_.max_grad_norm) : clip_grad_norm(params_, a_.max_grad_norm);
     if (!std::isfinite(grad_norm)) apply = false;
     const double factor = lr_factor(a_.lr_scheduler_type, progress_.sched_step, warmup_, total_steps_);
     if (apply) {
-      optimizer_->step(factor);
+      if (zero_)
+        zero_->step(factor);
+      else
+        optimizer_->step(factor);
       ++progress_.sched_step;
       progress_.consecutive_skipped = 0;
     } else {
@@ -384,7 +467,7 @@ class Trainer {
                 "of --fp16, or check the data; the last committed checkpoint is intact");
     }
     if (total_tokens > 0) scaler_.update(!apply);
-    optimizer_->zero_grad();
+    if (optimizer_) optimizer_->zero_grad();  // ZeRO-1: GradSync::finish released them
     ++progress_.global_step;
     progress_.consumed_samples += static_cast<int64_t>(total_samples);
 
@@ -467,7 +550,7 @@ class Trainer {
       const int64_t at = std::stoll(spec), step = progress_.global_step + 1;
       if (std::strcmp(kind, "nan_grad_from:") == 0 ? step < at : step != at) continue;
       torch::NoGradGuard no_grad;
-      auto& g = params_.front().mutable_grad();
+      auto& g = zero_ ? sync_->shard(0) : params_.front().mutable_grad();
       if (!g.defined()) g = torch::zeros_like(params_.front());
       g.view(-1)[0] = kind[0] == 'n' ? std::nan("") : INFINITY;
     }
@@ -497,6 +580,7 @@ class Trainer {
                 {"libtorch", compat::torch_version()},
                 {"stage", stage_name(stage_)},
                 {"world_size", pg_->size()},
+                {"zero_stage", zero_stage_},
                 {"num_threads", at::get_num_threads()},
                 {"progress", progress_json(progress_)},
                 {"loss_scaler", scaler_.state()},
@@ -520,15 +604,25 @@ class Trainer {
     const std::string rng_file = join_path(dir, "rng_state_" + std::to_string(pg_->rank()) + ".safetensors");
     save_safetensors(rng_file, rng);
     fault_point(rng_file, step);
+    if (zero_) {
+      StateDict shard;
+      for (const auto& [k, t] : zero_->shard_state()) shard.emplace(k, t.detach().cpu().contiguous());
+      const std::string shard_file = join_path(dir, "optimizer_shard_" + std::to_string(pg_->rank()) + ".safetensors");
+      save_safetensors(shard_file, shard);
+      fault_point(shard_file, step);
+    }
     if (main_) {
       StateDict weights;
       for (const auto& [k, t] : trainable_state(tm_)) weights.emplace(k, t.detach().cpu().contiguous());
-      StateDict opt;
-      for (const auto& [k, t] : optimizer_->state()) opt.emplace(k, t.detach().cpu().contiguous());
-      for (const auto& [file, sd] : {std::pair<std::string, const StateDict*>{"trainable.safetensors", &weights},
-                                     {"optimizer.safetensors", &opt}}) {
-        save_safetensors(join_path(dir, file), *sd);
-        fault_point(join_path(dir, file), step);
+      save_safetensors(join_path(dir, "trainable.safetensors"), weights);
+      fault_point(join_path(dir, "trainable.safetensors"), step);
+      if (zero_) {
+        write_json_file(join_path(dir, "zero_layout.json"), zero_->layout());
+      } else {
+        StateDict opt;
+        for (const auto& [k, t] : optimizer_->state()) opt.emplace(k, t.detach().cpu().contiguous());
+        save_safetensors(join_path(dir, "optimizer.safetensors"), opt);
+        fault_point(join_path(dir, "optimizer.safetensors"), step);
       }
       write_json_file(join_path(dir, "trainer_state.json"), trainer_state(false));
       fault_point(join_path(dir, "trainer_state.json"), step);
@@ -557,6 +651,12 @@ class Trainer {
       write_json_file(join_path(a_.output_dir, "trainer_state.json"), state);
       std::cerr << "imp: " << stage_name(stage_) << " done: " << progress_.global_step << " steps in "
                 << format_duration(seconds) << ", outputs in " << a_.output_dir << "\n";
+      // What --print_memory_plan predicts for a CPU run (bench/memory_plan_check.sh compares the two).
+      const int64_t peak = proc_status_bytes("VmHWM:");
+      if (peak > 0 && rss_at_setup_ > 0)
+        std::cerr << "imp: host memory: peak RSS " << peak / (1 << 20) << " MiB, " << (peak - rss_at_setup_) / (1 << 20)
+                  << " MiB above the RSS before the model was built (peak of the training steps, after loading; "
+                  << (rss_after_load_ - rss_at_setup_) / (1 << 20) << " MiB when they began)\n";
     }
     pg_->barrier("final save");
   }
@@ -575,12 +675,17 @@ class Trainer {
   int64_t micro_per_epoch_ = 0, steps_per_epoch_ = 0, total_steps_ = 0, warmup_ = 0, n_params_ = 0;
   std::unique_ptr<data::DataLoader> loader_;
   int64_t loader_epoch_ = -1;
-  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<AdamW> optimizer_;          // ZeRO stage 0
+  std::unique_ptr<GradSync> sync_;            // several ranks, or ZeRO-1
+  std::unique_ptr<ShardedAdamW> zero_;        // ZeRO stage 1
+  int zero_stage_ = 0;
+  bool reported_sync_ = false;
   LossScaler scaler_{LossScalerOptions{}, false};
   std::vector<torch::Tensor> params_;
   Progress progress_;
   double last_loss_ = 0.0;
   int64_t reported_full_layers_ = -1;
+  int64_t rss_at_setup_ = -1, rss_after_load_ = -1;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "imp/core/fs.h"
 #include "imp/core/json.h"
@@ -575,6 +576,135 @@ TEST_F(Train, RankDyingMidSaveLeavesNoCommit) {
   r = run_imp(two_ranks(f));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resumed from " + o + "/checkpoint-1"), std::string::npos) << r.output;
+}
+
+
+std::string ranks(int n, const std::string& flags) {
+  return "launch --nproc_per_node " + std::to_string(n) + " --master_port 0 -- " + flags;
+}
+
+// The LoRA fixture at batch 1 per rank, in ~10 KB gradient buckets (the fixture's ~70 KB of trainables make
+// several), with `extra` flags.
+std::string bucketed_flags(const std::string& o, int steps, const std::string& extra = "") {
+  std::string f = lora_flags(o, steps, false) + " --lora_dropout 0.1 --ddp_bucket_cap_mb 0.01" + extra;
+  f.replace(f.find("--lora_dropout 0 "), 17, "");
+  f.replace(f.find("--per_device_train_batch_size 2"), 31, "--per_device_train_batch_size 1");
+  return f;
+}
+
+StateDict adapter(const std::string& o) { return load_safetensors(o + "/adapter_model.safetensors"); }
+
+void expect_adapters_close(const std::string& a, const std::string& b, double tol, const std::string& label) {
+  const auto x = adapter(a), y = adapter(b);
+  ASSERT_EQ(x.size(), y.size());
+  for (const auto& [name, t] : x) EXPECT_TRUE(check_close(y.at(name), t, tol, label + " " + name));
+}
+
+// Buckets sent during backward give the same weights as sending them all after it (bit for bit: a two-rank
+// sum does not depend on order), and a rerun is bit-identical.
+TEST_F(Train, OverlappedGradientSyncEqualsSerialOnTwoRanks) {
+  const auto a = out("overlap"), b = out("serial"), c = out("again");
+  auto r = run_imp(ranks(2, bucketed_flags(a, 4)));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto at = r.output.find("imp: gradient sync:");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const auto report = r.output.substr(at, r.output.find('\n', at) - at);
+  EXPECT_EQ(report.find("all_reduce in 1 bucket"), std::string::npos) << report;  // several buckets
+  if (IMP_TORCH_AT_LEAST(2, 1)) {  // post-accumulate-grad hooks; 1.x sends every bucket after backward
+    EXPECT_EQ(report.find(" 0 started during backward"), std::string::npos) << report;
+  }
+  r = run_imp(ranks(2, bucketed_flags(b, 4)), "IMP_GRAD_SYNC=after_backward");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(" 0 started during backward"), std::string::npos) << r.output;
+  r = run_imp(ranks(2, bucketed_flags(c, 4)));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(file_hash(a + "/adapter_model.safetensors"), file_hash(b + "/adapter_model.safetensors"));
+  EXPECT_EQ(file_hash(a + "/adapter_model.safetensors"), file_hash(c + "/adapter_model.safetensors"));
+  const auto ma = metrics(a), mb = metrics(b);
+  ASSERT_EQ(ma.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(ma[i].at("loss"), mb[i].at("loss")) << "step " << i + 1;
+}
+
+// ZeRO-1 against the unsharded optimizer on the same ranks and data: 2 and 3 Gloo ranks.
+TEST_F(Train, ZeroOneMatchesUnshardedOnTwoAndThreeRanks) {
+  for (int n : {2, 3}) {
+    const auto plain = out("plain" + std::to_string(n)), zero = out("zero" + std::to_string(n));
+    auto r = run_imp(ranks(n, bucketed_flags(plain, 4)));
+    ASSERT_EQ(r.code, 0) << r.output;
+    r = run_imp(ranks(n, bucketed_flags(zero, 4, " --zero_stage 1")));
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("ZeRO-1 reduce_scatter"), std::string::npos) << r.output;
+    const auto mp = metrics(plain), mz = metrics(zero);
+    ASSERT_EQ(mz.size(), 4u);
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_NEAR(mz[i].at("loss").get<double>(), mp[i].at("loss").get<double>(), 1e-6) << n << " ranks, step " << i + 1;
+      EXPECT_NEAR(mz[i].at("grad_norm").get<double>(), mp[i].at("grad_norm").get<double>(),
+                  1e-6 * mp[i].at("grad_norm").get<double>()) << n << " ranks, step " << i + 1;
+    }
+    expect_adapters_close(plain, zero, 1e-6, std::to_string(n) + " ranks");
+  }
+}
+
+// ZeRO-1 checkpoints: a shard per rank + zero_layout.json; a 2-rank resume is bit-identical to a straight
+// run; another world size is refused without --allow_world_size_change and resharded with it (3 ranks
+// ZeRO-1, or 1 rank unsharded), where the resharded state continues like the original.
+TEST_F(Train, ZeroOneCheckpointsResumeExactlyAndReshard) {
+  const std::string z = " --zero_stage 1 --save_steps 3";
+  const auto a = out("straight"), b = out("stopped");
+  auto r = run_imp(ranks(2, bucketed_flags(a, 6, z)));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp(ranks(2, bucketed_flags(b, 6, z)), "IMP_FAULT=signal_at:2:1");
+  ASSERT_EQ(r.code, 75) << r.output;
+  const std::string ckpt = b + "/checkpoint-2";
+  ASSERT_TRUE(fs::exists(ckpt + "/COMMITTED")) << r.output;
+  for (const char* f : {"optimizer_shard_0.safetensors", "optimizer_shard_1.safetensors", "zero_layout.json"})
+    EXPECT_TRUE(fs::exists(ckpt + "/" + f)) << f;
+  EXPECT_FALSE(fs::exists(ckpt + "/optimizer.safetensors"));
+  const Json manifest = read_json_file(ckpt + "/manifest.json");
+  EXPECT_TRUE(manifest.at("files").contains("optimizer_shard_1.safetensors"));
+  // Other world sizes, from copies of the checkpoint.
+  for (const auto& [name, n, extra] : {std::tuple<std::string, int, std::string>{"three", 3, z},
+                                       {"one_plain", 1, " --save_steps 3"}, {"two_plain", 2, " --save_steps 3"}}) {
+    const auto o = out(name);
+    fs::create_directories(o);
+    fs::copy(ckpt, o + "/checkpoint-2", fs::copy_options::recursive);
+    if (n != 2) {
+      auto refused = run_imp(ranks(n, bucketed_flags(o, 6, extra)));
+      EXPECT_EQ(refused.code, 2) << refused.output;
+      EXPECT_NE(refused.output.find("allow_world_size_change"), std::string::npos) << refused.output;
+    }
+    r = run_imp(ranks(n, bucketed_flags(o, 6, extra + " --allow_world_size_change")));
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("resharding the ZeRO-1 optimizer state"), std::string::npos) << r.output;
+    EXPECT_EQ(metrics(o).size(), 4u);  // steps 3-6 (the copy has no metrics.jsonl of steps 1-2)
+  }
+  // Same ranks and data: the unsharded optimizer resumed from the gathered shards continues like ZeRO-1.
+  r = run_imp(ranks(2, bucketed_flags(b, 6, z)));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(file_hash(a + "/adapter_model.safetensors"), file_hash(b + "/adapter_model.safetensors"));
+  const auto ma = metrics(a), mb = metrics(b);
+  ASSERT_EQ(mb.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(ma[i].at("loss"), mb[i].at("loss")) << "step " << i + 1;
+  expect_adapters_close(a, out("two_plain"), 1e-6, "unsharded resume of a ZeRO-1 checkpoint");
+}
+
+// --print_memory_plan from a config alone: Imp-4B full fine-tune on 8 x 40 GB with ZeRO-1 and the recipe's
+// fp16 (half weights, fp32 masters in the shards) fits; without ZeRO it does not.
+TEST_F(Train, MemoryPlanFromAConfigAlone) {
+  const std::string cfg = (fs::path(IMP_TEST_DATA) / ".." / ".." / "configs/models/imp-v1.5-4b-phi3.json").string();
+  const std::string recipe = "finetune --model_name_or_path " + cfg +
+                             " --print_memory_plan --world_size 8 --per_device_train_batch_size 4 --fp16 True"
+                             " --model_max_length 3072 --gradient_checkpointing True";
+  auto r = run_imp(recipe + " --zero_stage 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("on 8 rank(s), ZeRO stage 1, micro-batch 4 x 2560 tokens"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("fits a 40 GB device: yes"), std::string::npos) << r.output;
+  r = run_imp(recipe + " --zero_stage 0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("fits a 40 GB device: no"), std::string::npos) << r.output;
+  r = run_imp("finetune --model_name_or_path " + out("nothing.json") + " --print_memory_plan");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("nothing.json"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -105,7 +105,7 @@ json every_field_changed() {
       {"report_to", {"tensorboard"}}, {"logging_dir", "logs"}, {"run_name", "r"}, {"disable_tqdm", true},
       {"eval_strategy", "no"}, {"per_device_eval_batch_size", 4}, {"remove_unused_columns", true},
       {"device", "cuda:1"}, {"num_threads", 4}, {"ddp_timeout", 60}, {"allow_world_size_change", true},
-      {"local_rank", 2}, {"deepspeed", "zero3.json"},
+      {"local_rank", 2}, {"deepspeed", "zero3.json"}, {"zero_stage", 1}, {"ddp_bucket_cap_mb", 50.0},
   };
 }
 

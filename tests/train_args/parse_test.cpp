@@ -200,12 +200,32 @@ TEST(TrainArgsParse, OptionalValues) {
   EXPECT_FALSE(b.save_total_limit.has_value());
 }
 
+// --zero_stage: unset takes the DeepSpeed JSON's zero_optimization.stage (2 and 3 run as 1, with a notice);
+// a flag wins; stages other than 0 and 1 are refused; a bad stage in the JSON names the file.
+TEST(TrainArgsParse, ZeroStageFromFlagOrDeepSpeedJson) {
+  EXPECT_EQ(parse_with(Stage::finetune, {}).args.resolved_zero_stage(), 0);
+  const std::string z3 = write_temp("zero3.json", R"({"zero_optimization": {"stage": 3, "overlap_comm": true}})");
+  auto p = parse_with(Stage::finetune, {"--deepspeed", z3});
+  EXPECT_EQ(p.args.zero_stage, std::optional<int64_t>(1));
+  EXPECT_TRUE(has_notice(p, "zero_optimization.stage 3 runs as ZeRO stage 1"));
+  EXPECT_EQ(parse_with(Stage::finetune, {"--deepspeed", z3, "--zero_stage", "0"}).args.zero_stage,
+            std::optional<int64_t>(0));
+  const std::string z0 = write_temp("zero0.json", R"({"zero_optimization": {"stage": 0}})");
+  EXPECT_EQ(parse_with(Stage::finetune, {"--deepspeed", z0}).args.zero_stage, std::optional<int64_t>(0));
+  EXPECT_TRUE(throws_error([] { parse_with(Stage::finetune, {"--zero_stage", "2"}); }, ErrorKind::usage,
+                           {"--zero_stage", "0 or 1", "not implemented"}));
+  const std::string bad = write_temp("zero_bad.json", R"({"zero_optimization": {"stage": "two"}})");
+  EXPECT_TRUE(throws_error([&] { parse_with(Stage::finetune, {"--deepspeed", bad}); }, ErrorKind::input,
+                           {bad, "zero_optimization.stage"}));
+}
+
 TEST(TrainArgsParse, NoticesForAcceptedButIgnoredFlags) {
   auto p = parse_with(Stage::finetune,
                       {"--deepspeed", "./scripts/zero3.json", "--lazy_preprocess", "True", "--tf32", "True",
                        "--local_rank=0", "--freeze_backbone", "--per_device_eval_batch_size", "4",
                        "--remove_unused_columns", "True"});
-  EXPECT_TRUE(has_notice(p, "--deepspeed ./scripts/zero3.json: imp uses its own data-parallel engine; ZeRO settings ignored"));
+  EXPECT_TRUE(has_notice(p, "--deepspeed ./scripts/zero3.json: imp uses its own data-parallel engine; only "
+                            "zero_optimization.stage is read"));
   EXPECT_TRUE(has_notice(p, "--lazy_preprocess"));
   EXPECT_TRUE(has_notice(p, "--tf32"));
   EXPECT_TRUE(has_notice(p, "--local_rank"));

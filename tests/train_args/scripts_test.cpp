@@ -47,9 +47,9 @@ void expect_common(const ParsedArgs& p) {
   EXPECT_EQ(a.local_rank, 0);
   EXPECT_EQ(a.optim, "adamw_torch");
   EXPECT_EQ(a.image_aspect_ratio, "square");
-  // Exactly the ignored settings get a notice: ZeRO config, eval batch size, lazy_preprocess, --local_rank.
+  // Exactly the ignored settings get a notice: the DeepSpeed config (only its ZeRO stage is read), eval batch size, lazy_preprocess, --local_rank.
   ASSERT_EQ(p.notices.size(), 4u);
-  EXPECT_TRUE(has_notice(p, "ZeRO settings ignored"));
+  EXPECT_TRUE(has_notice(p, "only zero_optimization.stage is read"));
   EXPECT_TRUE(has_notice(p, "--per_device_eval_batch_size"));
   EXPECT_TRUE(has_notice(p, "--lazy_preprocess"));
   EXPECT_TRUE(has_notice(p, "--local_rank"));

@@ -18,6 +18,14 @@
 
 namespace imp::dist {
 
+// A collective started by one of ProcessGroup's *_async calls; wait() blocks until it is done (bounded by
+// the group's timeout) and throws imp::Error naming it on failure. Waiting twice is a no-op.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual void wait() = 0;
+};
+
 // The c10d backends compiled in, e.g. "Gloo, NCCL 2.30.7" ("none" without either).
 std::string compiled_backends();
 
@@ -50,8 +58,19 @@ class ProcessGroup {  // world_size 1: no c10d at all, every collective is a no-
   // extra all_reduce per call finds out which), so all ranks always reduce the same buckets.
   void all_reduce_grads(const std::vector<torch::Tensor>& params, size_t bucket_bytes = 25u << 20);
 
+  // Asynchronous collectives on one contiguous tensor (the caller keeps the tensors alive until wait()).
+  // World size 1: done at once. reduce_scatter: `flat` (numel = size() * shard.numel()) is summed over
+  // ranks and this rank's slice [rank * n, (rank + 1) * n) lands in `shard` (on LibTorch 1.x, whose Gloo
+  // has no reduce_scatter, an all_reduce of `flat` followed by that slice).
+  std::unique_ptr<PendingCollective> all_reduce_async(torch::Tensor flat, const std::string& what);
+  std::unique_ptr<PendingCollective> reduce_scatter_async(torch::Tensor flat, torch::Tensor shard,
+                                                          const std::string& what);
+  // Every rank's `shard` into `flat` (numel = size() * shard.numel()), rank order; blocking.
+  void all_gather(const torch::Tensor& shard, torch::Tensor& flat, const std::string& what);
+
+  struct Impl;  // c10d state, defined in process_group.cpp
+
  private:
-  struct Impl;
   ProcessGroup(int rank, int size, std::unique_ptr<Impl> impl);
   void reduce_buckets(std::vector<torch::Tensor>& tensors, size_t bucket_bytes, const std::string& what, int root);
 

@@ -106,8 +106,14 @@ struct TrainArgs {
   int64_t num_threads = 0;               // 0: LibTorch's default
   int64_t ddp_timeout = 1800;            // seconds (alias --dist_timeout, which also takes 20s / 5m / 1h)
   bool allow_world_size_change = false;  // resume with another number of ranks
+  double ddp_bucket_cap_mb = 25.0;       // gradient communication bucket size in MiB (HF's name; DeepSpeed's
+                                         // reduce_bucket_size)
   int64_t local_rank = -1;               // appended by the deepspeed launcher; ranks come from the environment
-  std::string deepspeed;                 // accepted; ZeRO settings are ignored
+  std::string deepspeed;                 // DeepSpeed JSON: zero_optimization.stage sets zero_stage when unset
+  std::optional<int64_t> zero_stage;     // 0: replicated optimizer state; 1: ZeRO-1 (sharded AdamW state);
+                                         // unset: from --deepspeed (stage >= 1 -> 1), else 0
+  // The ZeRO stage this run uses (zero_stage resolved).
+  int64_t resolved_zero_stage() const { return zero_stage.value_or(0); }
 
   // Every field, resolved (optionals as null).
   nlohmann::json to_json() const;
@@ -120,6 +126,8 @@ struct ParsedArgs {
   TrainArgs args;
   std::vector<std::string> notices;  // accepted-but-ignored flags, one human-readable line each
   bool print_config = false;         // --print_config: print args.to_json() and exit 0
+  bool print_memory_plan = false;    // --print_memory_plan: print the per-rank memory plan and exit 0
+  int64_t plan_world_size = 0;       // --world_size N of the plan; 0: the launcher's WORLD_SIZE (else 1)
   bool help = false;                 // --help / -h: print train_args_help(stage) and exit 0
 };
 

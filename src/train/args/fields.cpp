@@ -112,7 +112,8 @@ void notice_deepspeed(json& value, const Source&, Notices& notices) {
   if (path_exists(path) && !is_directory(path))
     IMP_CHECK(read_json_file(path, json_limits::deepspeed_config).is_object(), path,
               ": a DeepSpeed config must be a JSON object");
-  add_notice(notices, "--deepspeed " + path + ": imp uses its own data-parallel engine; ZeRO settings ignored");
+  add_notice(notices, "--deepspeed " + path + ": imp uses its own data-parallel engine; only "
+                      "zero_optimization.stage is read (as --zero_stage, stage >= 1 runs as ZeRO-1)");
 }
 // Notices fire only for values that ask for something imp ignores, so re-reading a printed config
 // (which lists every field) stays quiet.
@@ -296,12 +297,17 @@ std::vector<FieldSpec> make_specs() {
     f.aliases = {"dist_timeout"};
     f.adjust = adjust_duration;
   }
+  add("ddp_bucket_cap_mb", kRuntime, &T::ddp_bucket_cap_mb,
+      "gradient buckets of this many MiB, each sent as soon as backward has finished it");
   add("allow_world_size_change", kRuntime, &T::allow_world_size_change,
       "allow resuming with a different number of ranks");
   add("local_rank", kRuntime, &T::local_rank, "accepted for the deepspeed launcher; ranks come from the environment")
       .adjust = notice_local_rank;
-  add("deepspeed", kRuntime, &T::deepspeed, "accepted, ignored (imp has its own data-parallel engine)").adjust =
-      notice_deepspeed;
+  add("deepspeed", kRuntime, &T::deepspeed,
+      "DeepSpeed JSON: only zero_optimization.stage is read (the default of --zero_stage)").adjust = notice_deepspeed;
+  add("zero_stage", kRuntime, &T::zero_stage,
+      "0: every rank holds the whole AdamW state; 1: ZeRO-1, each rank 1/world of it (and fp32 masters of half "
+      "weights); unset: the --deepspeed JSON's stage, else 0");
   return s;
 }
 

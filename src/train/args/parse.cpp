@@ -52,9 +52,28 @@ json typed_value(const FieldSpec& f, const std::string& text) {
 }
 
 std::string unknown_flag_message(const std::string& token, const std::string& name) {
-  std::string hint = detail::suggest_name(name, {"config", "print_config", "help"});
+  std::string hint = detail::suggest_name(name, {"config", "print_config", "print_memory_plan", "world_size", "help"});
   return "unknown flag " + token + (hint.empty() ? "" : "; did you mean --" + hint + "?") +
          " (see --help for the list)";
+}
+
+// --zero_stage unset: the stage of the --deepspeed JSON when it exists and names one (Imp's scripts give
+// zero2.json / zero3.json: imp shards optimizer state only, so stages 2 and 3 run as 1).
+void resolve_zero_stage(TrainArgs& a, std::vector<std::string>& notices) {
+  if (a.zero_stage || a.deepspeed.empty() || !path_exists(a.deepspeed) || is_directory(a.deepspeed)) return;
+  const json ds = read_json_file(a.deepspeed, json_limits::deepspeed_config);
+  if (!ds.is_object() || !ds.contains("zero_optimization")) return;
+  const json& zero = ds.at("zero_optimization");
+  if (!zero.is_object() || !zero.contains("stage")) return;
+  const json& stage = zero.at("stage");
+  if (!stage.is_number_integer() || stage.get<int64_t>() < 0 || stage.get<int64_t>() > 3)
+    throw Error(a.deepspeed + ": zero_optimization.stage must be 0, 1, 2 or 3, got " + stage.dump(), ErrorKind::input);
+  const int64_t s = stage.get<int64_t>();
+  a.zero_stage = std::min<int64_t>(s, 1);
+  if (s > 1)
+    notices.push_back(a.deepspeed + ": zero_optimization.stage " + std::to_string(s) +
+                      " runs as ZeRO stage 1 (imp shards AdamW state and fp32 masters; gradients and weights stay "
+                      "whole on every rank)");
 }
 
 }  // namespace
@@ -110,6 +129,18 @@ ParsedArgs parse_train_args(Stage stage, const std::vector<std::string>& argv) {
       if (config_path->empty()) usage("--config needs a file name");
       continue;
     }
+    if (name == "print_memory_plan") {
+      json v = take_bool();
+      if (!v.is_boolean()) usage("--print_memory_plan takes True/False, got '" + v.get<std::string>() + "'");
+      out.print_memory_plan = v.get<bool>();
+      continue;
+    }
+    if (name == "world_size") {
+      auto n = detail::parse_int(take_value());
+      if (!n || *n < 1) usage("--world_size (of --print_memory_plan) needs a positive integer");
+      out.plan_world_size = *n;
+      continue;
+    }
     if (name == "print_config") {
       json v = take_bool();
       if (!v.is_boolean()) usage("--print_config takes True/False, got '" + v.get<std::string>() + "'");
@@ -152,7 +183,15 @@ ParsedArgs parse_train_args(Stage stage, const std::vector<std::string>& argv) {
   }
   for (const auto& as : assignments)
     detail::assign_field(out.args, *as.field, as.value, detail::Source{as.flag, ErrorKind::usage}, out.notices);
-  validate(out.args, stage);
+  resolve_zero_stage(out.args, out.notices);
+  if (out.print_memory_plan) {  // a plan needs no data and writes nothing: those two may be left out
+    TrainArgs checked = out.args;
+    if (checked.data_path.empty()) checked.data_path = "(not needed for the plan)";
+    if (checked.output_dir.empty()) checked.output_dir = "(not needed for the plan)";
+    validate(checked, stage);
+  } else {
+    validate(out.args, stage);
+  }
   return out;
 }
 

@@ -131,6 +131,11 @@ void validate(const TrainArgs& a, Stage stage) {
   if (!device_ok(a.device)) fail("device", "'" + a.device + "' is not a device; expected auto, cpu, cuda or cuda:N");
   at_least("num_threads", a.num_threads, 0);
   at_least("ddp_timeout", a.ddp_timeout, 1);
+  positive("ddp_bucket_cap_mb", a.ddp_bucket_cap_mb);
+  if (a.zero_stage && (*a.zero_stage < 0 || *a.zero_stage > 1))
+    fail("zero_stage", "must be 0 or 1, got " + std::to_string(*a.zero_stage) +
+                           " (imp implements ZeRO-1: sharded AdamW state and fp32 masters; stage 2/3 gradient and "
+                           "weight sharding are not implemented)");
   at_least("local_rank", a.local_rank, -1);
 }
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# --print_memory_plan against the measured peak host memory of a CPU training run (bench/README.md, "Memory plan").
+# A randomly initialised Imp-shaped model (Phi-2 layout, widths below, the training fixture's tokenizer and tiny
+# SigLIP) trains 2 steps of `imp finetune` (fp32, all decoder weights + projector) or `finetune-lora` on the
+# training fixture; the trainer reports the peak RSS of the training steps (VmHWM reset after loading, so the
+# loader's transient copy of the weights is left out) above the RSS before the model was built, and the plan's
+# total for the same flags (world size 1) must be within 15 % of it.
+# Usage: bench/memory_plan_check.sh [imp binary]   (HIDDEN, LAYERS, STAGE, GC=True|False override the defaults)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMP=${1:-build/src/imp}
+HIDDEN=${HIDDEN:-1024}
+LAYERS=${LAYERS:-6}
+STAGE=${STAGE:-finetune}
+work=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+
+python3 - "$work/config.json" "$HIDDEN" "$LAYERS" <<'EOF'
+import json, sys
+c = json.load(open("tests/data/models/train_phi2/config.json"))
+c["hidden_size"] = int(sys.argv[2])
+c["intermediate_size"] = 4 * int(sys.argv[2])
+c["num_hidden_layers"] = int(sys.argv[3])
+c["num_attention_heads"] = int(sys.argv[2]) // 64
+c["num_key_value_heads"] = c["num_attention_heads"]
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+EOF
+"$IMP" create-model --config "$work/config.json" --output "$work/model" --seed 0 \
+  --tokenizer tests/data/models/train_phi2 >/dev/null
+
+flags=("$STAGE" --model_name_or_path "$work/model" --version phi2 --data_path tests/data/train/data.json
+       --image_folder tests/data/train/images --output_dir "$work/out" --per_device_train_batch_size 2
+       --gradient_accumulation_steps 1 --model_max_length 128 --max_steps 2 --save_strategy no --num_threads 1
+       --device cpu --gradient_checkpointing "${GC:-False}" --train_sampler sequential --learning_rate 1e-5)
+plan=$("$IMP" "${flags[@]}" --print_memory_plan)
+echo "$plan"
+log=$("$IMP" "${flags[@]}" 2>&1)
+echo "$log" | grep "host memory"
+measured=$(echo "$log" | sed -n 's/.* MiB, \([0-9]*\) MiB above the RSS before the model was built.*/\1/p')
+[ -n "$measured" ] || { echo "$log"; echo "no host memory line in the run's log" >&2; exit 1; }
+total=$(echo "$plan" | awk '/ total /{print $2}')
+python3 - "$total" "$measured" <<'EOF'
+import sys
+plan_mib = float(sys.argv[1]) * 1024
+measured = float(sys.argv[2])
+ratio = plan_mib / measured
+print(f"plan {plan_mib:.0f} MiB, measured peak RSS above the pre-model RSS {measured:.0f} MiB: plan/measured {ratio:.3f}")
+sys.exit(0 if abs(ratio - 1) <= 0.15 else 1)
+EOF
