@@ -108,6 +108,7 @@ class Api {
     auto next = [&](eval::ChatEvent& ev) {
       for (;;) {
         const bool got = stream->next(ev, kPoll);
+        if (got && ev.kind != eval::ChatEvent::Kind::text) return true;  // the final event, even at the deadline
         if (Clock::now() > deadline) {
           timeout(res, *slot, *stream);
           return false;

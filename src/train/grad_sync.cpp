@@ -29,7 +29,8 @@ bool grad_hooks_available() { return false; }
 
 int64_t GradBucket::shard_numel() const { return padded / world; }
 
-std::vector<GradBucket> make_buckets(const std::vector<torch::Tensor>& params, size_t bucket_bytes, int world) {
+std::vector<GradBucket> make_buckets(const std::vector<torch::Tensor>& params, size_t bucket_bytes, int world,
+                                     const std::vector<bool>& late) {
   std::vector<GradBucket> out;
   std::map<torch::ScalarType, GradBucket> open;
   std::map<torch::ScalarType, size_t> open_bytes;
@@ -41,7 +42,17 @@ std::vector<GradBucket> make_buckets(const std::vector<torch::Tensor>& params, s
     b.padded = (b.numel + world - 1) / world * world;
     out.push_back(std::move(b));
   };
-  for (size_t k = params.size(); k-- > 0;) {
+  auto is_late = [&](size_t k) { return k < late.size() && late[k]; };
+  std::vector<size_t> order;  // reverse parameter order, the late ones last
+  for (size_t k = params.size(); k-- > 0;)
+    if (!is_late(k)) order.push_back(k);
+  const size_t n_early = order.size();
+  for (size_t k = params.size(); k-- > 0;)
+    if (is_late(k)) order.push_back(k);
+  for (size_t j = 0; j < order.size(); ++j) {
+    if (j == n_early)
+      while (!open.empty()) close(open.begin()->first);  // no bucket mixes early and late parameters
+    const size_t k = order[j];
     const auto& p = params[k];
     const auto t = p.scalar_type();
     const size_t bytes = static_cast<size_t>(p.numel()) * p.element_size();
@@ -57,10 +68,12 @@ std::vector<GradBucket> make_buckets(const std::vector<torch::Tensor>& params, s
   return out;
 }
 
-GradSync::GradSync(std::vector<torch::Tensor> params, dist::ProcessGroup& pg, int zero_stage, size_t bucket_bytes)
-    : params_(std::move(params)), pg_(pg), stage_(zero_stage) {
+GradSync::GradSync(std::vector<torch::Tensor> params, dist::ProcessGroup& pg, int zero_stage, size_t bucket_bytes,
+                   std::vector<bool> late)
+    : params_(std::move(params)), pg_(pg), stage_(zero_stage), late_(std::move(late)) {
   IMP_CHECK(stage_ == 0 || stage_ == 1, "GradSync: ZeRO stage ", stage_, " (0 or 1)");
-  buckets_ = make_buckets(params_, bucket_bytes, pg_.size());
+  late_.resize(params_.size(), false);
+  buckets_ = make_buckets(params_, bucket_bytes, pg_.size(), late_);
   bucket_of_.assign(params_.size(), 0);
   for (size_t b = 0; b < buckets_.size(); ++b)
     for (size_t i : buckets_[b].params) bucket_of_[i] = b;
@@ -72,7 +85,7 @@ GradSync::GradSync(std::vector<torch::Tensor> params, dist::ProcessGroup& pg, in
   if (mode && std::string(mode) == "after_backward") return;  // benchmarks and tests: the serial schedule
 #if IMP_TORCH_AT_LEAST(2, 1)
   for (size_t i = 0; i < params_.size(); ++i)
-    torch::autograd::impl::set_post_acc_grad_hooks(params_[i], std::make_unique<ReadyHook>(this, i));
+    if (!late_[i]) torch::autograd::impl::set_post_acc_grad_hooks(params_[i], std::make_unique<ReadyHook>(this, i));
   hooked_ = true;
 #endif
 }
@@ -80,7 +93,8 @@ GradSync::GradSync(std::vector<torch::Tensor> params, dist::ProcessGroup& pg, in
 GradSync::~GradSync() {
 #if IMP_TORCH_AT_LEAST(2, 1)
   if (hooked_)
-    for (auto& p : params_) torch::autograd::impl::set_post_acc_grad_hooks(p, nullptr);
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (!late_[i]) torch::autograd::impl::set_post_acc_grad_hooks(params_[i], nullptr);
 #endif
 }
 

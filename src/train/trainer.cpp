@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include "imp/core/compat.h"
 #include "imp/core/dtype.h"
@@ -250,13 +251,24 @@ class Trainer {
   // Stage 0: AdamW on every rank (gradients all-reduced in overlapped buckets when there are several ranks).
   // Stage 1: ZeRO-1; a full fine-tune with --bf16/--fp16 and --half_base then keeps its trainable weights in
   // that dtype (fp32 masters in the shards).
+  // Trainables whose gradient may be accumulated more than once per backward: lm_head and its LoRA (the chunked
+  // loss recomputes the head per chunk) and a tied embedding (GradSync starts them after backward).
+  std::vector<bool> late_params() {
+    std::set<const void*> head;
+    for (const auto& np : tm_.model->root().named_parameters())
+      if (np.key().find("lm_head") != std::string::npos) head.insert(np.value().unsafeGetTensorImpl());
+    std::vector<bool> late;
+    for (const auto& p : params_) late.push_back(head.count(p.unsafeGetTensorImpl()) > 0);
+    return late;
+  }
+
   void setup_optimizer() {
     const AdamWOptions opts{a_.adam_beta1, a_.adam_beta2, a_.adam_epsilon};
     const auto bucket_bytes = static_cast<size_t>(std::max(1.0, a_.ddp_bucket_cap_mb * 1024 * 1024));
     zero_stage_ = static_cast<int>(a_.resolved_zero_stage());
     if (zero_stage_ == 0) {
       optimizer_ = std::make_unique<AdamW>(tm_.trainable, tm_.groups, opts);
-      if (pg_->size() > 1) sync_ = std::make_unique<GradSync>(params_, *pg_, 0, bucket_bytes);
+      if (pg_->size() > 1) sync_ = std::make_unique<GradSync>(params_, *pg_, 0, bucket_bytes, late_params());
       return;
     }
     std::vector<torch::Tensor> initial;
@@ -265,7 +277,7 @@ class Trainer {
       torch::NoGradGuard no_grad;
       for (auto& p : params_) p.set_data(p.detach().to(a_.fp16 ? torch::kHalf : torch::kBFloat16));
     }
-    sync_ = std::make_unique<GradSync>(params_, *pg_, 1, bucket_bytes);
+    sync_ = std::make_unique<GradSync>(params_, *pg_, 1, bucket_bytes, late_params());
     zero_ = std::make_unique<ShardedAdamW>(tm_.trainable, tm_.groups, opts, *sync_, *pg_, initial);
   }
 

@@ -641,8 +641,28 @@ TEST_F(Train, ZeroOneMatchesUnshardedOnTwoAndThreeRanks) {
       EXPECT_NEAR(mz[i].at("grad_norm").get<double>(), mp[i].at("grad_norm").get<double>(),
                   1e-6 * mp[i].at("grad_norm").get<double>()) << n << " ranks, step " << i + 1;
     }
-    expect_adapters_close(plain, zero, 1e-6, std::to_string(n) + " ranks");
+    // Two ranks sum in one order either way; three ranks' all_reduce and reduce_scatter add in different
+    // orders (fp32 rounding, ~1e-6 of the scale after 4 AdamW steps).
+    expect_adapters_close(plain, zero, n == 2 ? 1e-6 : 1e-5, std::to_string(n) + " ranks");
   }
+}
+
+// The chunked loss (here 2 labelled rows per chunk) recomputes lm_head and its LoRA once per chunk, so their
+// gradients are accumulated several times in one backward: GradSync must start their buckets only after
+// backward. ZeRO-1 on 1 rank equals plain AdamW, and 2 overlapped ranks equal the serial schedule bit for bit.
+TEST_F(Train, ChunkedLossHeadGradientsAreSyncedAfterBackward) {
+  const std::string chunks = " --logits_chunk_size 2";
+  const auto plain = out("chunk_plain"), zero = out("chunk_zero"), two = out("chunk_two"), serial = out("chunk_serial");
+  auto r = run_imp(bucketed_flags(plain, 3, chunks));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp(bucketed_flags(zero, 3, chunks + " --zero_stage 1"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  expect_adapters_close(plain, zero, 1e-6, "ZeRO-1 with a chunked loss");
+  r = run_imp(ranks(2, bucketed_flags(two, 3, chunks)));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp(ranks(2, bucketed_flags(serial, 3, chunks)), "IMP_GRAD_SYNC=after_backward");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(file_hash(two + "/adapter_model.safetensors"), file_hash(serial + "/adapter_model.safetensors"));
 }
 
 // ZeRO-1 checkpoints: a shard per rank + zero_layout.json; a 2-rank resume is bit-identical to a straight

@@ -49,6 +49,11 @@ TEST(GradBuckets, ReverseOrderSizeCapAndPadding) {
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].params, std::vector<size_t>({2, 1, 0}));
   EXPECT_EQ(one[0].offsets, std::vector<int64_t>({0, 24, 37}));
+  // A late parameter (p2: accumulated more than once per backward) gets a bucket of its own, last.
+  const auto late = make_buckets(params, 1 << 20, 2, {false, false, true});
+  ASSERT_EQ(late.size(), 2u);
+  EXPECT_EQ(late[0].params, std::vector<size_t>({1, 0}));
+  EXPECT_EQ(late[1].params, std::vector<size_t>({2}));
 }
 
 // On one rank ZeRO-1 is the same arithmetic as AdamW: every step bit-identical (three buckets, two groups).

@@ -9,6 +9,10 @@
 // gets zeros) and waits. Without the hooks (LibTorch 1.x) every bucket starts in finish(): same results,
 // no overlap. IMP_GRAD_SYNC=after_backward forces that schedule (benchmarks, tests).
 //
+// A parameter whose gradient may be accumulated several times in one backward (lm_head and its LoRA under the
+// chunked, recomputed loss: one accumulation per chunk; a tied embedding) is "late": it gets no hook and its
+// buckets, placed after all others, start in finish().
+//
 // Stage 0 (plain data parallel): all_reduce; after finish() every .grad holds the sum over ranks.
 // Stage 1 (ZeRO-1): reduce_scatter; each bucket is padded to a multiple of the world size and rank r owns
 // the r-th 1/world slice of it; after finish() shard(b) holds the sum over ranks of this rank's slice of
@@ -40,12 +44,15 @@ struct GradBucket {
   int world = 1;
 };
 
-// The bucket layout of `params` (deterministic: the same on every rank).
-std::vector<GradBucket> make_buckets(const std::vector<torch::Tensor>& params, size_t bucket_bytes, int world);
+// The bucket layout of `params` (deterministic: the same on every rank); the `late` ones (may be empty: none)
+// in buckets of their own after the others.
+std::vector<GradBucket> make_buckets(const std::vector<torch::Tensor>& params, size_t bucket_bytes, int world,
+                                     const std::vector<bool>& late = {});
 
 class GradSync {
  public:
-  GradSync(std::vector<torch::Tensor> params, dist::ProcessGroup& pg, int zero_stage, size_t bucket_bytes = 25u << 20);
+  GradSync(std::vector<torch::Tensor> params, dist::ProcessGroup& pg, int zero_stage, size_t bucket_bytes = 25u << 20,
+           std::vector<bool> late = {});
   ~GradSync();
   GradSync(const GradSync&) = delete;
   GradSync& operator=(const GradSync&) = delete;
@@ -69,6 +76,7 @@ class GradSync {
   dist::ProcessGroup& pg_;
   int stage_;
   std::vector<GradBucket> buckets_;
+  std::vector<bool> late_;                  // param -> accumulated more than once: started in finish()
   std::vector<size_t> bucket_of_;           // param -> bucket
   std::vector<int64_t> waiting_;            // per bucket: members whose gradient is not final yet
   std::vector<torch::Tensor> flats_, shards_;
