@@ -52,6 +52,10 @@ void write_training_fields(Json& j, const TrainArgs& a, Stage stage) {
   j["mm_use_im_start_end"] = false;
   j["mm_use_im_patch_token"] = false;
   j["mm_projector_lr"] = a.mm_projector_lr ? Json(*a.mm_projector_lr) : Json(nullptr);
+  if (a.unfreeze_mm_vision_tower) {  // LLaVA-NeXT's fields; absent otherwise, as in Python Imp's configs
+    j["unfreeze_mm_vision_tower"] = true;
+    j["mm_vision_tower_lr"] = a.mm_vision_tower_lr ? Json(*a.mm_vision_tower_lr) : Json(nullptr);
+  }
   j["use_cache"] = true;
 }
 
@@ -172,7 +176,7 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
     const std::string& name = item.key();
     bool train = false;
     if (starts_with(name, kTowerPrefix)) {
-      train = false;
+      train = a.unfreeze_mm_vision_tower;
     } else if (starts_with(name, kProjectorPrefix)) {
       train = !a.freeze_mm_mlp_adapter;
     } else if (stage == Stage::finetune_lora) {
@@ -196,19 +200,23 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
   for (const auto& p : tm.trainable) trainable_numel += p.tensor.numel();
   set_recompute_policy(*m.lm, a.gradient_checkpointing, a.memory_budget_gb, a.bf16 || a.fp16, device, trainable_numel);
 
-  // LLaVATrainer.create_optimizer: decay unless a norm parameter or a bias; the projector at
-  // mm_projector_lr when given. Empty groups are dropped.
+  // LLaVATrainer.create_optimizer (LLaVA-NeXT's lr_mapper): decay unless a norm parameter or a bias; the
+  // projector at mm_projector_lr and the vision tower at mm_vision_tower_lr when given. Empty groups are dropped.
   const auto norms = norm_param_names(root);
-  const bool split_projector = a.mm_projector_lr.has_value();
-  std::vector<ParamGroup> groups = {{"decay", a.learning_rate, a.weight_decay},
-                                    {"no_decay", a.learning_rate, 0.0},
-                                    {"projector_decay", split_projector ? *a.mm_projector_lr : a.learning_rate, a.weight_decay},
-                                    {"projector_no_decay", split_projector ? *a.mm_projector_lr : a.learning_rate, 0.0}};
+  const std::vector<std::pair<std::string, std::optional<double>>> special = {
+      {"projector", a.mm_projector_lr}, {"vision_tower", a.mm_vision_tower_lr}};
+  std::vector<ParamGroup> groups = {{"decay", a.learning_rate, a.weight_decay}, {"no_decay", a.learning_rate, 0.0}};
+  for (const auto& [name, lr] : special) {
+    groups.push_back({name + "_decay", lr.value_or(a.learning_rate), a.weight_decay});
+    groups.push_back({name + "_no_decay", lr.value_or(a.learning_rate), 0.0});
+  }
   std::vector<size_t> used(groups.size(), 0);
   for (auto& p : tm.trainable) {
     const bool decay = !norms.count(p.name) && p.name.find("bias") == std::string::npos;
-    const bool proj = split_projector && p.name.find("mm_projector") != std::string::npos;
-    p.group = (proj ? 2 : 0) + (decay ? 0 : 1);
+    size_t base = 0;
+    if (a.mm_projector_lr && starts_with(p.name, kProjectorPrefix)) base = 2;
+    if (a.mm_vision_tower_lr && starts_with(p.name, kTowerPrefix)) base = 4;
+    p.group = base + (decay ? 0 : 1);
     ++used[p.group];
   }
   std::vector<size_t> remap(groups.size(), 0);

@@ -446,6 +446,39 @@ TEST_F(Train, HalfPrecisionBaseTrainsAndMergesExactly) {
   expect_merge_matches_adapter(m, model_dir("train_phi2"), a, "logits");
 }
 
+// --unfreeze_mm_vision_tower (LLaVA-NeXT): the tower trains at --mm_vision_tower_lr (0: it must not move),
+// is saved with the projector in non_lora_trainables, and imp merge / imp forward --lora apply it.
+TEST_F(Train, UnfrozenVisionTowerTrainsSavesAndMerges) {
+  const std::string tower_prefix = "base_model.model.model.vision_tower.";
+  auto tower_of = [&](const std::string& dir) {
+    StateDict t;
+    for (const auto& [k, v] : load_safetensors(dir + "/non_lora_trainables.safetensors"))
+      if (k.rfind(tower_prefix, 0) == 0) t.emplace(k.substr(std::string("base_model.model.").size()), v);
+    return t;
+  };
+  const auto moved = out("moved"), still = out("still"), m = out("merged");
+  auto r = run_imp(lora_flags(moved, 3) + " --unfreeze_mm_vision_tower True --mm_vision_tower_lr 1e-3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_imp(lora_flags(still, 3) + " --unfreeze_mm_vision_tower True --mm_vision_tower_lr 0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const StateDict base = load_model_dir(model_dir("train_phi2"));
+  const StateDict tm = tower_of(moved), ts = tower_of(still);
+  ASSERT_FALSE(tm.empty()) << "no tower tensors in non_lora_trainables";
+  EXPECT_EQ(tm.size(), ts.size());
+  size_t changed = 0;
+  for (const auto& [k, t] : ts) {
+    ASSERT_TRUE(base.count(k)) << k << " is not a tensor of the base model";
+    EXPECT_TRUE(torch::equal(t, base.at(k).to(t.scalar_type()))) << k << " moved at --mm_vision_tower_lr 0";
+    changed += torch::equal(tm.at(k), t) ? 0 : 1;
+  }
+  EXPECT_GT(changed, tm.size() / 2) << "the tower hardly trained";
+  r = run_imp("merge --model-path " + moved + " --model-base " + model_dir("train_phi2") + " --save-model-path " + m);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const StateDict merged = load_model_dir(m);
+  for (const auto& [k, t] : tm) EXPECT_TRUE(torch::equal(merged.at(k).to(t.scalar_type()), t)) << k;
+  expect_merge_matches_adapter(m, model_dir("train_phi2"), moved, "logits");
+}
+
 // NUM-3: rank 1 only gets samples whose answer is cut off by model_max_length (every label ignored):
 // no NaN, and rank 0's update equals a 1-rank run without those samples.
 TEST_F(Train, AllIgnoredMicroBatchOnOneRankContributesNothing) {

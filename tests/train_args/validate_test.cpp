@@ -117,6 +117,14 @@ TEST(TrainArgsValidate, StageConflicts) {
   EXPECT_TRUE(usage_error(Stage::finetune_lora, {"--tune_mm_mlp_adapter"}, {"--tune_mm_mlp_adapter", "imp pretrain"}));
   EXPECT_TRUE(usage_error(Stage::finetune, {"--lora_enable"}, {"--lora_enable", "imp finetune-lora"}));
   EXPECT_TRUE(usage_error(Stage::finetune, {"--tune_mm_mlp_adapter", "True"}, {"--tune_mm_mlp_adapter", "imp pretrain"}));
+  EXPECT_TRUE(usage_error(Stage::pretrain, {"--unfreeze_mm_vision_tower", "True"},
+                          {"--unfreeze_mm_vision_tower", "projector only"}));
+  EXPECT_TRUE(usage_error(Stage::finetune_lora, {"--mm_vision_tower_lr", "1e-4"},
+                          {"--mm_vision_tower_lr", "without --unfreeze_mm_vision_tower"}));
+  EXPECT_TRUE(usage_error(Stage::finetune, {"--unfreeze_mm_vision_tower", "--mm_vision_tower_lr", "-1"},
+                          {"--mm_vision_tower_lr", ">= 0"}));
+  EXPECT_TRUE(parse_with(Stage::finetune_lora, {"--unfreeze_mm_vision_tower", "--mm_vision_tower_lr", "2e-6"})
+                  .args.unfreeze_mm_vision_tower);
   // Restating the stage's own setting is fine (Imp's scripts do).
   EXPECT_TRUE(parse_with(Stage::pretrain, {"--tune_mm_mlp_adapter", "True"}).args.tune_mm_mlp_adapter);
   EXPECT_TRUE(parse_with(Stage::finetune_lora, {"--lora_enable", "True"}).args.lora_enable);

@@ -32,6 +32,7 @@ struct TrainArgs {
   bool mm_use_im_patch_token = false;    // true: usage error (Python default true; scripts pass False)
   bool tune_mm_mlp_adapter = false;      // train the projector only (stage default: true for pretrain)
   bool freeze_mm_mlp_adapter = false;
+  bool unfreeze_mm_vision_tower = false; // LLaVA-NeXT's flag: the vision tower trains too (finetune stages)
   bool freeze_backbone = false;          // accepted; Imp never reads it
   std::string attn_implementation = "auto";  // auto | eager | sdpa
   std::string tokenizer;                 // tokenizer directory when the model directory has none
@@ -65,6 +66,7 @@ struct TrainArgs {
   int64_t warmup_steps = 0;              // > 0 wins over warmup_ratio (HF rule)
   double max_grad_norm = 1.0;            // 0: no clipping
   std::optional<double> mm_projector_lr; // unset: the projector uses learning_rate
+  std::optional<double> mm_vision_tower_lr;  // unset: an unfrozen tower uses learning_rate
   int64_t seed = 42;
   std::optional<int64_t> data_seed;      // unset: the sampler uses seed
   // none | full (every decoder layer, Imp's recipe) | selective (attention core and MLP activation) | auto

@@ -172,6 +172,8 @@ std::vector<FieldSpec> make_specs() {
       "must stay False (not used by Imp checkpoints)");
   add("tune_mm_mlp_adapter", kModel, &T::tune_mm_mlp_adapter, "train the projector only (stage 1)");
   add("freeze_mm_mlp_adapter", kModel, &T::freeze_mm_mlp_adapter, "keep the projector frozen");
+  add("unfreeze_mm_vision_tower", kModel, &T::unfreeze_mm_vision_tower,
+      "train the vision tower too (LLaVA-NeXT; finetune stages; saved with the projector)");
   add("freeze_backbone", kModel, &T::freeze_backbone, "accepted, no effect (Imp never reads it)").adjust =
       notice_freeze_backbone;
   add("attn_implementation", kModel, &T::attn_implementation, "attention kernel").choices = {"auto", "eager",
@@ -216,6 +218,8 @@ std::vector<FieldSpec> make_specs() {
   add("warmup_steps", kOptim, &T::warmup_steps, "warmup steps; > 0 wins over warmup_ratio");
   add("max_grad_norm", kOptim, &T::max_grad_norm, "gradient clipping norm; 0: off");
   add("mm_projector_lr", kOptim, &T::mm_projector_lr, "learning rate of the projector; unset: learning_rate");
+  add("mm_vision_tower_lr", kOptim, &T::mm_vision_tower_lr,
+      "learning rate of the vision tower with --unfreeze_mm_vision_tower; unset: learning_rate");
   add("seed", kOptim, &T::seed, "seed of initialisation, dropout and sampling");
   add("data_seed", kOptim, &T::data_seed, "seed of the data order; unset: seed");
   {

@@ -56,6 +56,9 @@ void check_stage(const TrainArgs& a, Stage stage) {
         fail("tune_mm_mlp_adapter", "False conflicts with imp pretrain, which trains the projector only; use imp finetune");
       if (a.freeze_mm_mlp_adapter)
         fail("freeze_mm_mlp_adapter", "True leaves imp pretrain nothing to train (it trains the projector only)");
+      if (a.unfreeze_mm_vision_tower)
+        fail("unfreeze_mm_vision_tower", "True conflicts with imp pretrain, which trains and saves the projector only; "
+             "use it in imp finetune-lora or imp finetune");
       break;
     case Stage::finetune_lora:
       if (!a.lora_enable) fail("lora_enable", "False conflicts with imp finetune-lora; use imp finetune for full finetuning");
@@ -108,6 +111,10 @@ void validate(const TrainArgs& a, Stage stage) {
   at_least("warmup_steps", a.warmup_steps, 0);
   at_least("max_grad_norm", a.max_grad_norm, 0);
   if (a.mm_projector_lr) at_least("mm_projector_lr", *a.mm_projector_lr, 0);
+  if (a.mm_vision_tower_lr) {
+    at_least("mm_vision_tower_lr", *a.mm_vision_tower_lr, 0);
+    if (!a.unfreeze_mm_vision_tower) fail("mm_vision_tower_lr", "has no effect without --unfreeze_mm_vision_tower True");
+  }
   at_least("seed", a.seed, 0);
   if (a.data_seed) at_least("data_seed", *a.data_seed, 0);
   // ---- precision
