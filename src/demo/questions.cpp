@@ -38,9 +38,9 @@ QA ask_yesno(Rng& rng, const Scene& s) {
   const int v = rng.pick(candidates);  // never empty: 3 shapes cannot cover 4 kinds or 6 colours
   std::string q;
   if (by_colour) {
-    q = rng.bernoulli(0.5) ? "Is there a " + colour(v) + " shape?" : "Is there a " + colour(v) + " shape in the image?";
+    q = "Is there " + with_article(colour(v)) + (rng.bernoulli(0.5) ? " shape?" : " shape in the image?");
   } else {
-    q = rng.bernoulli(0.5) ? "Is there a " + kind(v) + "?" : "Is there a " + kind(v) + " in the image?";
+    q = "Is there " + with_article(kind(v)) + (rng.bernoulli(0.5) ? "?" : " in the image?");
   }
   return {"yesno", q, yes ? "yes" : "no"};
 }

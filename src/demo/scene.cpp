@@ -19,6 +19,11 @@ const std::vector<std::string>& colour_names() {
   return names;
 }
 
+std::string with_article(const std::string& word) {
+  const bool vowel = !word.empty() && std::string("aeiou").find(word[0]) != std::string::npos;
+  return (vowel ? "an " : "a ") + word;
+}
+
 Rgb colour_rgb(int colour) {
   static const Rgb table[] = {{215, 40, 40}, {40, 160, 60}, {40, 80, 215},
                               {235, 205, 30}, {140, 60, 180}, {240, 130, 30}};
@@ -38,8 +43,7 @@ std::string Scene::caption() const {
   std::string out;
   for (size_t i = 0; i < shapes.size(); ++i) {
     if (i > 0) out += (i + 1 == shapes.size()) ? " and " : ", ";
-    const std::string& c = colour_names()[shapes[i].colour];
-    out += (c[0] == 'o' ? "an " : "a ") + c + " " + shape_names()[shapes[i].kind];
+    out += with_article(colour_names()[shapes[i].colour]) + " " + shape_names()[shapes[i].kind];
   }
   return out;
 }

@@ -164,6 +164,7 @@ TEST(DemoQuestions, EvalAnswersMatchTheScene) {
         EXPECT_EQ(qa.answer, std::to_string(scene.shapes.size()));
       } else {
         EXPECT_EQ(qa.answer, yesno_truth(qa, scene)) << qa.question << " / " << scene.caption();
+        EXPECT_EQ(qa.question.find("a orange"), std::string::npos) << qa.question;
       }
     }
   }

@@ -18,6 +18,8 @@ struct Rgb {
   int r = 0, g = 0, b = 0;
 };
 Rgb colour_rgb(int colour);  // the base colour before jitter
+// "a red", "an orange": the indefinite article for a colour or shape name.
+std::string with_article(const std::string& word);
 
 struct Shape {
   int kind = 0;        // index into shape_names()
