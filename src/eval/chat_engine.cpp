@@ -8,6 +8,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <optional>
 #include <random>
@@ -23,6 +24,16 @@
 
 namespace imp::eval {
 namespace {
+
+// Fault hook for the engine's failure-isolation test: IMP_FAULT=sample_fail:<seed> makes drawing a token fail
+// for rows sampled with that seed (a sampling failure cannot be provoked otherwise since tiny temperatures
+// decode greedily).
+void sampling_fault(uint64_t seed) {
+  const char* env = std::getenv("IMP_FAULT");
+  const std::string kind = "sample_fail:";
+  if (env && std::string(env).rfind(kind, 0) == 0 && std::string(env).substr(kind.size()) == std::to_string(seed))
+    IMP_FAIL("IMP_FAULT: sampling failed for seed ", seed);
+}
 
 // The template with an OpenAI system message in place of the default one.
 data::Template with_system(data::Template t, const std::string& system) {
@@ -248,7 +259,7 @@ class BatchChatEngine final : public ChatEngine {
     row.end_marker = KeywordStop({marker}, *s_.tokenizer);
     row.cfg.stop_strings = req.stop;
     row.cfg.stop_strings.push_back(marker);
-    if (req.temperature > 0) row.rng = at::make_generator<at::CPUGeneratorImpl>(row.cfg.seed);
+    if (row.cfg.sampling()) row.rng = at::make_generator<at::CPUGeneratorImpl>(row.cfg.seed);
     row.stream = std::make_unique<TextStream>(*s_.tokenizer);
   }
 
@@ -291,6 +302,7 @@ class BatchChatEngine final : public ChatEngine {
       return false;
     }
     if (row.rng) {
+      sampling_fault(row.cfg.seed);
       auto probs = warp_logits(batch_.logits.slice(0, r, r + 1), row.cfg).softmax(-1).to(torch::kCPU);
       next = torch::multinomial(probs, 1, /*replacement=*/false, *row.rng).item<int64_t>();
     }

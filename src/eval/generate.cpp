@@ -42,7 +42,7 @@ const char* stop_reason_name(StopReason r) {
 torch::Tensor warp_logits(const torch::Tensor& logits, const GenerationConfig& cfg) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   auto x = logits;
-  if (cfg.temperature > 0 && cfg.temperature != 1.0) x = x / cfg.temperature;
+  if (cfg.sampling() && cfg.temperature != 1.0) x = x / cfg.temperature;
   if (cfg.top_k > 0) {
     const int64_t k = std::min(cfg.top_k, x.size(-1));
     auto kth = std::get<0>(torch::topk(x, k, -1)).select(-1, k - 1).unsqueeze(-1);
@@ -168,7 +168,7 @@ std::vector<Generation> Generator::generate(const std::vector<Prompt>& prompts, 
   if (prompts.empty() || cfg.max_new_tokens == 0) return out;
   torch::NoGradGuard no_grad;
   const KeywordStop keywords(cfg.stop_strings, tok_);
-  const bool sample = cfg.temperature > 0;
+  const bool sample = cfg.sampling();
   at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(cfg.seed);
   DecodeBatch batch = DecodeBatch::prefill(model_, prompts);
 

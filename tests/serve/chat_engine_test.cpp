@@ -170,11 +170,15 @@ TEST(ChatEngine, ARowWhoseSamplingFailsFailsAlone) {
   const auto s = open_gen_model("phi2");
   auto engine = eval::open_chat_engine(engine_options(4));
   // `running` decodes while the others join; `one` ends at its first token, in the step where `broken` fails
-  // when both join together; `broken`'s temperature is so small that its logits overflow to inf and the
-  // probabilities are NaN: multinomial throws on its first token.
+  // when both join together; `broken` samples with the seed the fault hook fails on its first token.
   const auto running = request("hello hello hello", false, 120), one = request("Name one animal.", false, 1);
   auto broken = request("Say something.", false, 8);
-  broken.temperature = 1e-45;
+  broken.temperature = 0.7;
+  broken.seed = 424242;
+  ::setenv("IMP_FAULT", "sample_fail:424242", 1);
+  struct Unset {
+    ~Unset() { ::unsetenv("IMP_FAULT"); }
+  } unset;
   auto s_running = engine->submit(running);
   while (engine->stats().completion_tokens == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto s_one = engine->submit(one), s_broken = engine->submit(broken);
@@ -204,6 +208,20 @@ TEST(ChatEngine, SeededSamplingRepeats) {
   const Result ra = collect(*a), rb = collect(*b);
   EXPECT_EQ(ra.text, rb.text);
   EXPECT_EQ(ra.completion_tokens, rb.completion_tokens);
+}
+
+// A temperature too small to divide by (logits / 1e-45 overflow) decodes greedily, as vLLM does below 1e-5.
+TEST(ChatEngine, TinyTemperatureIsGreedy) {
+  const auto s = open_gen_model("phi2");
+  auto engine = eval::open_chat_engine(engine_options(4));
+  for (const double t : {1e-45, 1e-6}) {
+    auto r = request("Name one animal.", false, 6);
+    r.temperature = t;
+    r.seed = 3;
+    const Result got = collect(*engine->submit(r));
+    ASSERT_TRUE(got.error.empty()) << "temperature " << t << ": " << got.error;
+    EXPECT_EQ(eval::strip(got.text), reference(s, r).text) << "temperature " << t;
+  }
 }
 
 TEST(DecodeBatch, KeepAndAppendLeaveRowsUnchanged) {

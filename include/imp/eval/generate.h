@@ -18,14 +18,19 @@
 
 namespace imp::eval {
 
+// Temperatures below this decode greedily, as vLLM does (its _SAMPLING_EPS): logits / 1e-45 overflow to inf and
+// the probabilities to NaN, and any temperature this small already puts all probability on the argmax.
+inline constexpr double kGreedyTemperature = 1e-5;
+
 struct GenerationConfig {
   int64_t max_new_tokens = 128;
-  double temperature = 0.0;  // <= 0: greedy
+  double temperature = 0.0;  // below kGreedyTemperature (0 included): greedy
   double top_p = 1.0;        // sampling only; 1 = off
   int64_t top_k = 0;         // sampling only; 0 = off
   uint64_t seed = 0;         // sampling only
   std::vector<int64_t> eos_ids;
   std::vector<std::string> stop_strings;  // KeywordsStoppingCriteria keywords
+  bool sampling() const { return temperature >= kGreedyTemperature; }
 };
 
 struct Prompt {
