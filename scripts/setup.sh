@@ -91,7 +91,8 @@ ensure_venv "$root/.venv-gguf" "gguf, numpy" "${IMP_GGUF_PIN:-gguf==0.19.0}"
 # in fixed directories under $IMP_LLAMA_CPP_CACHE (default ~/.cache/imp/llama-cpp) and the wheel kept there: a
 # second venv installs the wheel in seconds, and a rebuild (new venv python, wheel deleted) is incremental and hits
 # ccache instead of pip's random temp directories. First build here: 17 minutes (1026 s, nice 15, 2 cores shared with
-# jobs at load average 4-10); installing the cached wheel into a new .venv-llama: 5 s.
+# jobs at load average 4-10); a rebuild with the wheel deleted: 32 s (nothing recompiled); installing the cached
+# wheel into a new .venv-llama: 5 s.
 if [ "${IMP_LLAMA_CPP:-0}" = 1 ]; then
   llama_ver="${IMP_LLAMA_CPP_VERSION:-0.3.36}"
   llama_cache="${IMP_LLAMA_CPP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imp/llama-cpp}"

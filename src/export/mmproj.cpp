@@ -26,7 +26,11 @@ std::string mmproj_name(const std::string& hf, int64_t layers) {
   const std::string layers_prefix = "encoder.layers.";
   if (n.rfind(layers_prefix, 0) != 0) return "";  // post_layernorm, head: Imp does not use them
   const auto dot = n.find('.', layers_prefix.size());
-  const int64_t i = std::stoll(n.substr(layers_prefix.size(), dot - layers_prefix.size()));
+  const std::string index = n.substr(layers_prefix.size(), dot - layers_prefix.size());
+  if (dot == std::string::npos || index.empty() || index.size() > 6 ||
+      index.find_first_not_of("0123456789") != std::string::npos)
+    return "";  // not a layer tensor: the count check below reports what is missing
+  const int64_t i = std::stoll(index);
   if (i >= layers) return "";  // after mm_vision_select_layer
   static const std::pair<const char*, const char*> kLayer[] = {
       {"layer_norm1.", "ln1."},         {"layer_norm2.", "ln2."},         {"self_attn.q_proj.", "attn_q."},
