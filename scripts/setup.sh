@@ -89,8 +89,8 @@ ensure_venv "$root/.venv-gguf" "gguf, numpy" "${IMP_GGUF_PIN:-gguf==0.19.0}"
 # (it vendors llama.cpp) for this CPU (GGML_NATIVE) without BLAS, for the `llama` ctest label
 # (tests/export/llama_greedy.sh) and bench/deploy_speed.sh. Not in CI's default path. The sdist is unpacked and built
 # in fixed directories under $IMP_LLAMA_CPP_CACHE (default ~/.cache/imp/llama-cpp) and the wheel kept there: a
-# second venv installs the wheel in seconds, and a rebuild (new venv python, wheel deleted) is incremental and hits
-# ccache instead of pip's random temp directories. First build here: 17 minutes (1026 s, nice 15, 2 cores shared with
+# second venv installs the wheel in seconds, and a rebuild (wheel deleted) is incremental and hits ccache, where
+# pip's own build would start over in a random temporary directory. First build here: 17 minutes (1026 s, nice 15, 2 cores shared with
 # jobs at load average 4-10); a rebuild with the wheel deleted: 32 s (nothing recompiled); installing the cached
 # wheel into a new .venv-llama: 5 s.
 if [ "${IMP_LLAMA_CPP:-0}" = 1 ]; then
@@ -123,7 +123,8 @@ if [ "${IMP_LLAMA_CPP:-0}" = 1 ]; then
       wheel=$(ls "$llama_cache/wheels/llama_cpp_python-$llama_ver-"*.whl | head -1)
     fi
     echo "setup: installing $wheel into .venv-llama"
+    # --force-reinstall: a same-version install that fails to import; then its dependencies (numpy, jinja2, ...)
     "$llama_venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
-    "$llama_venv/bin/pip" install -q --disable-pip-version-check "$wheel"  # its dependencies (numpy, jinja2, ...)
+    "$llama_venv/bin/pip" install -q --disable-pip-version-check "$wheel"
   fi
 fi
