@@ -105,6 +105,28 @@ def gguf_text_size(ts, kind):
     return total
 
 
+def gguf_mmproj_size(ts, kind):
+    """Tensor bytes of the `--mmproj` file of `imp export gguf --type KIND`: the kept tower layers and the projector
+    as the decoder's rule, the patch and position embeddings f16 in an f16 file, else f32."""
+    per32 = {"f32": 128, "f16": 64, "q8_0": 34, "q4_0": 18}[kind]
+    total = 0
+    for name, shape in ts:
+        if not (name.startswith("model.vision_tower.") or name.startswith("model.mm_projector.")):
+            continue
+        numel = 1
+        for s in shape:
+            numel *= s
+        if len(shape) == 1:
+            total += numel * 4
+        elif ".embeddings." in name:
+            total += numel * (2 if kind == "f16" else 4)
+        elif shape[-1] % 32 == 0:
+            total += numel // 32 * per32
+        else:
+            total += numel * (4 if kind == "f32" else 2)
+    return total
+
+
 def dir_tensor_bytes(path):
     total = 0
     for f in sorted(os.listdir(path)):
@@ -135,6 +157,8 @@ def main():
         rows.append((label, imp_size(ts, stored, bits, group, eb, vision)))
     for kind in ("f16", "q8_0", "q4_0"):
         rows.append(("GGUF %s (text model only)" % kind, gguf_text_size(ts, kind)))
+        rows.append(("GGUF %s mmproj (tower + projector)" % kind, gguf_mmproj_size(ts, kind)))
+        rows.append(("GGUF %s text + mmproj" % kind, gguf_text_size(ts, kind) + gguf_mmproj_size(ts, kind)))
     for label, b in rows:
         print("%-52s %9.1f MB" % (label, b / 1e6))
 

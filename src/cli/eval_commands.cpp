@@ -2,6 +2,7 @@
 // (one prompt, printed as it is generated). `eval score` is added by add_eval_score_command.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <iostream>
 #include <memory>
 
@@ -96,11 +97,23 @@ int run_generate(const GenerateOptions& g) {
     }
     std::cout << out << std::flush;
   };
-  const auto res = gen.generate({p}, cfg, [&](size_t, const std::vector<int64_t>& ids) { emit(stream.next(ids)); });
+  // Timing for bench/deploy_speed.sh: time to the first token (prefill, image included) and decode tokens/s after it.
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  Clock::time_point first, last;
+  size_t calls = 0;
+  const auto res = gen.generate({p}, cfg, [&](size_t, const std::vector<int64_t>& ids) {
+    last = Clock::now();
+    if (calls++ == 0) first = last;
+    emit(stream.next(ids));
+  });
   emit(stream.next(res[0].ids, /*final=*/true));
   std::cout << "\n";
-  std::cerr << "imp generate: " << res[0].ids.size() << " tokens, stopped on " << eval::stop_reason_name(res[0].reason)
-            << "\n";
+  const auto secs = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  std::cerr << "imp generate: " << res[0].ids.size() << " tokens, stopped on " << eval::stop_reason_name(res[0].reason);
+  if (calls > 0) std::cerr << "; prompt " << p.input_ids.size() << " tokens, time to first token " << secs(first - t0) * 1e3 << " ms";
+  if (calls > 1) std::cerr << ", decode " << static_cast<double>(calls - 1) / secs(last - first) << " tokens/s";
+  std::cerr << "\n";
   return 0;
 }
 

@@ -19,12 +19,17 @@ void add_export_commands(CLI::App& root, Commands& out) {
   g->add_option("--output", o->output, "the .gguf file to write")->required();
   g->add_option("--type", o->type, "f32 | f16 | q8_0 | q4_0 (2-d weights; norms and biases stay f32)")
       ->capture_default_str();
+  g->add_option("--mmproj", o->mmproj, "also write the vision tower + projector as llama.cpp's mmproj .gguf");
   out.push_back({g, [o] {
                    const auto r = gguf::export_gguf(*o);
                    std::cout << "imp export gguf: " << r.arch << ", " << r.tensors << " tensors (" << o->type << "), "
                              << r.bytes / 1e6 << " MB of tensor data";
-                   if (r.skipped) std::cout << "; " << r.skipped << " vision/projector tensors not exported";
+                   if (r.skipped && o->mmproj.empty())
+                     std::cout << "; " << r.skipped << " vision/projector tensors not exported (--mmproj writes them)";
                    std::cout << "\nwrote " << o->output << "\n";
+                   if (!o->mmproj.empty())
+                     std::cout << "wrote " << o->mmproj << ": " << r.mmproj_layers << " vision layers + projector, "
+                               << r.mmproj_tensors << " tensors, " << r.mmproj_bytes / 1e6 << " MB\n";
                    return 0;
                  }});
 }

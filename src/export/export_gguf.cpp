@@ -1,12 +1,14 @@
 // `imp export gguf`; see imp/export/export_gguf.h.
 #include "imp/export/export_gguf.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
 #include "imp/export/arch_map.h"
 #include "imp/export/ggml_quants.h"
+#include "imp/export/mmproj.h"
 #include "imp/export/tokenizer_meta.h"
 #include "imp/io/state_dict.h"
 
@@ -44,6 +46,13 @@ ExportReport export_gguf(const ExportOptions& o) {
                  quote(c.rope_scaling.type), " (long-context factors) is not exported yet");
   const ArchMap& map = arch_map(c.arch);
 
+  ExportReport r;
+  Writer mw;  // --mmproj: built first, so that its refusals come before any work
+  if (!o.mmproj.empty()) {
+    IMP_CHECK_KIND(o.mmproj != o.output, ErrorKind::usage, "--mmproj and --output name the same file ", o.output);
+    const MmprojReport m = build_mmproj(mw, o.model, type.tensor, type.file);
+    r.mmproj_tensors = m.tensors, r.mmproj_bytes = m.bytes, r.mmproj_layers = m.layers;
+  }
   Writer w;
   w.set("general.architecture", std::string(map.arch));
   w.set("general.name", base_name(o.model));
@@ -52,7 +61,6 @@ ExportReport export_gguf(const ExportOptions& o) {
   map.hparams(w, c);
   add_tokenizer(w, o.model, c);
 
-  ExportReport r;
   r.arch = map.arch;
   const StateDict sd = load_model_dir(o.model);
   for (const auto& [name, t] : sd) {
@@ -74,7 +82,13 @@ ExportReport export_gguf(const ExportOptions& o) {
     w.add_tensor(g, t.sizes().vec(), tt, std::move(bytes));
     ++r.tensors;
   }
-  w.write(o.output);
+  if (!o.mmproj.empty()) mw.write(o.mmproj);
+  try {
+    w.write(o.output);
+  } catch (...) {
+    if (!o.mmproj.empty()) std::remove(o.mmproj.c_str());  // both files or neither
+    throw;
+  }
   return r;
 }
 

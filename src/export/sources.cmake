@@ -8,6 +8,7 @@ target_sources(imp_lib PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/qwen2_map.cpp
   ${CMAKE_CURRENT_LIST_DIR}/phi3_map.cpp
   ${CMAKE_CURRENT_LIST_DIR}/tokenizer_meta.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/mmproj.cpp
   ${CMAKE_CURRENT_LIST_DIR}/export_gguf.cpp
   ${PROJECT_SOURCE_DIR}/src/cli/export.cpp
 )

@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 import numpy as np
+import llama_cpp
 from llama_cpp import Llama
 
 PROMPTS = ["The quick brown fox jumps over", "Hello, my name is", "1, 2, 3, 4, 5,", "What colour is the square?",
@@ -40,6 +41,11 @@ def read_logits(path):
     return np.frombuffer(data[8 + n + a:8 + n + b], np.float32).reshape(info["shape"])
 
 
+def greedy(llm):
+    """argmax of the last evaluated token's logits (Llama.scores stays empty unless logits_all=True)."""
+    return int(np.argmax(np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))))
+
+
 def main():
     imp, model, gguf_path = sys.argv[1:4]
     steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 12
@@ -57,7 +63,7 @@ def main():
             llm.eval(ids)
             seq = list(ids)
             for _ in range(steps):
-                tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+                tok = greedy(llm)
                 seq.append(tok)
                 llm.eval([tok])
             write_ids(os.path.join(tmp, "in.safetensors"), seq[:-1])

@@ -4,7 +4,8 @@
 # demo-shaped Phi-2 (and of $IMP_DEMO_MODEL, e.g. the trained demo's merged model, when set) and decodes greedily;
 # tests/export/llama_greedy.py compares the tokenizer and every greedy token with imp. f16 must agree on every
 # token except where imp's own top-2 logits are within 1e-3 (a tie f16 rounding may break either way);
-# q8_0 / q4_0 agreement is printed, not required. Skips (exit 77) without .venv-llama.
+# q8_0 / q4_0 agreement is printed, not required. Then the image path of --mmproj files (below). Skips (exit 77)
+# without .venv-llama.
 #
 #   tests/export/llama_greedy.sh <repository root> <imp binary>
 set -uo pipefail
@@ -41,6 +42,33 @@ bad = [r for r in rows if not r["tokenizer_equal"] or
 for r in bad:
     print("  differs:", json.dumps(r))
 sys.exit(1 if bad else 0)
+PYEOF
+  done
+done
+# The image path: --mmproj files of the Imp models (the gen_* fixtures hold a tower; plus a demo-shaped Imp whose
+# tower lives in its own directory) through libmtmd (tests/export/llama_mmproj.py). f16 must give imp's image
+# embeddings within 1% of their largest value (f16 weights; llama.cpp's GELU is the tanh form, imp's projector
+# uses erf; ggml's f16 GELU table) and the same greedy tokens except at a near-tie (imp's top-2 within 0.01).
+"$IMP" create-model --config "$REPO/configs/models/demo-siglip.json" --output "$TMP/demo-siglip" --seed 0 >/dev/null &&
+  "$IMP" create-model --config "$REPO/configs/models/demo-phi2.json" --tokenizer "$REPO/tests/data/tokenizers/phi2" \
+    --vision-tower "$TMP/demo-siglip" --output "$TMP/imp-demo" --seed 0 >/dev/null || fail "create-model imp-demo"
+IMPS=("$REPO/tests/data/models/gen_phi2" "$REPO/tests/data/models/gen_qwen2" "$REPO/tests/data/models/gen_phi3" "$TMP/imp-demo")
+[ -n "${IMP_DEMO_MODEL:-}" ] && IMPS+=("$IMP_DEMO_MODEL")
+for model in "${IMPS[@]}"; do
+  for type in f16 q8_0 q4_0; do
+    out="$TMP/$(basename "$model")-$type.gguf" mm="$TMP/$(basename "$model")-mmproj-$type.gguf"
+    "$IMP" export gguf --model "$model" --output "$out" --mmproj "$mm" --type "$type" >/dev/null 2>"$TMP/log" ||
+      { fail "export --mmproj $model $type: $(cat "$TMP/log")"; continue; }
+    "$PY" "$REPO/tests/export/llama_mmproj.py" "$IMP" "$model" "$out" "$mm" --steps 8 >"$TMP/result" 2>"$TMP/log" ||
+      { fail "llama.cpp mtmd on $mm: $(tail -5 "$TMP/log")"; continue; }
+    echo "$(basename "$model") $type image: $(cat "$TMP/result")"
+    [ "$type" = f16 ] || continue
+    "$PY" - "$TMP/result" <<'PYEOF' || fail "$(basename "$model") f16: the image path differs from imp (above)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+ok = (r["image_tokens"][0] == r["image_tokens"][1] and r["embd_rel_diff"] is not None and r["embd_rel_diff"] < 1e-2
+      and (r["agree"] == r["steps"] or r["imp_margin_at_difference"] < 1e-2))
+sys.exit(0 if ok else 1)
 PYEOF
   done
 done
