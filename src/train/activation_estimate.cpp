@@ -82,7 +82,11 @@ double ActivationEstimate::peak(const BatchShape& b, int64_t n_whole, bool selec
   const double rest = static_cast<double>(layers - n);
   double kept = b.positions * (static_cast<double>(n) * layer.whole + rest * (selective ? layer.selective : layer.none));
   if (!selective) kept += rest * b.pairs * layer.none_per_pair;
-  const double transient = layers > 0 ? b.positions * layer.none + b.pairs * layer.none_per_pair : 0;
+  // Backward of one layer holds its full set (recomputed where the mode dropped it) and the gradients of its
+  // activations (about one more full set) at once.
+  const double full_set = b.positions * layer.none + b.pairs * layer.none_per_pair;
+  const double kept_by_it = n > 0 ? b.positions * layer.whole : selective ? b.positions * layer.selective : full_set;
+  const double transient = layers > 0 ? 2 * full_set - kept_by_it : 0;
   const double decoder = kept + std::max(transient, head(b)) + b.images * image_kept;
   return std::max(decoder, b.images * image_transient);
 }

@@ -294,7 +294,7 @@ TEST(ActivationEstimate, PackedRowsScoreEachSamplesPairs) {
   auto as_one_row = packed;
   as_one_row.pairs = 1916.0 * 1916;
   EXPECT_DOUBLE_EQ(est.peak(as_one_row, 0, true) - est.peak(packed, 0, true),
-                   (as_one_row.pairs - packed.pairs) * est.layer.none_per_pair);
+                   2 * (as_one_row.pairs - packed.pairs) * est.layer.none_per_pair);  // the layer and its gradients
 }
 
 // The loss head: fp32 logits, log-softmax and gradient for min(chunk, labelled rows) rows (every position
@@ -321,8 +321,8 @@ TEST(ActivationEstimate, CountsTheLogitsChunkAndTheImages) {
   b.scored = 239;
   const double kept = b.positions * est.layers * est.layer.whole;
   EXPECT_DOUBLE_EQ(est.image_kept, 729.0 * (1152 * 2 + 2 * 2560 * 2));
-  EXPECT_DOUBLE_EQ(est.peak(b, est.layers, true),
-                   kept + std::max(est.head(b), b.positions * est.layer.none) + 2 * est.image_kept);
+  const double layer_backward = b.positions * (2 * est.layer.none - est.layer.whole);
+  EXPECT_DOUBLE_EQ(est.peak(b, est.layers, true), kept + std::max(est.head(b), layer_backward) + 2 * est.image_kept);
 }
 
 // The plan: the smallest number of whole layers that fits; all when nothing fits; none when all fit.
@@ -331,14 +331,15 @@ TEST(CheckpointPlan, PicksTheFewestWholeLayersThatFit) {
   plan.activations.layers = 8;
   plan.activations.layer = {1, 10, 30, 0.5};  // whole, selective, none per position; none per pair
   plan.fixed_bytes = 1000;
-  const auto b = BatchShape::padded(2, 10);  // 20 positions, 200 pairs: transient 600 + 100
-  EXPECT_DOUBLE_EQ(plan.estimate_bytes(b, 0), 1000 + 20 * 80 + 700);
-  EXPECT_DOUBLE_EQ(plan.estimate_bytes(b, 8), 1000 + 20 * 8 + 700);
+  // 20 positions, 200 pairs: a layer's full set 600 + 100, in backward twice less what the layer keeps
+  const auto b = BatchShape::padded(2, 10);
+  EXPECT_DOUBLE_EQ(plan.estimate_bytes(b, 0), 1000 + 20 * 80 + (1400 - 200));
+  EXPECT_DOUBLE_EQ(plan.estimate_bytes(b, 8), 1000 + 20 * 8 + (1400 - 20));
   plan.budget_bytes = 1e9;
   EXPECT_EQ(plan.full_layers(b), 0);
   plan.budget_bytes = 10;
   EXPECT_EQ(plan.full_layers(b), 8);
-  plan.budget_bytes = 1000 + 20 * (3 * 1 + 5 * 10) + 700;  // exactly 3 whole layers
+  plan.budget_bytes = 1000 + 20 * (3 * 1 + 5 * 10) + 1380;  // exactly 3 whole layers
   EXPECT_EQ(plan.full_layers(b), 3);
   EXPECT_EQ(plan.full_layers(BatchShape::padded(2, 5)), 0);  // a shorter batch needs none
 }

@@ -53,8 +53,9 @@ struct ActivationEstimate {
   double image_transient = 0;  // per image, the frozen tower's forward working set (one layer, no autograd)
   // Peak activation bytes of one training step of `b`: n_whole layers recomputed whole, the other layers
   // selective (selective = true) or keeping everything (false). Autograd keeps every layer's part to the end of
-  // forward; the largest transient is then one layer's full set in backward or the loss head's logits, and
-  // the tower's working set comes before the decoder's (it only matters when larger).
+  // forward; the largest transient is then the backward of one layer (its full set, recomputed where needed,
+  // plus the gradients of its activations) or the loss head's logits, and the tower's working set comes
+  // before the decoder's (it only matters when larger).
   double peak(const BatchShape& b, int64_t n_whole, bool selective) const;
   // The head's part alone: fp32 logits, log-softmax and their gradient for the scored rows, plus the final
   // norm's fp32 output.
