@@ -192,7 +192,6 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
   if ((a.bf16 || a.fp16) && a.half_base && stage != Stage::finetune)
     cast_frozen_weights(root, a.fp16 ? torch::kHalf : torch::kBFloat16);
 
-
   // LLaVATrainer.create_optimizer: decay unless a norm parameter or a bias; the projector at
   // mm_projector_lr when given. Empty groups are dropped.
   const auto norms = norm_param_names(root);
