@@ -276,6 +276,24 @@ TEST(ActivationEstimate, WholeLayerKeepsTheResidualStreamInItsOwnDtype) {
   EXPECT_DOUBLE_EQ(layer_activation_bytes(c.text, s).whole, 2560.0 * 2);
 }
 
+// The estimate orders the modes as they keep activations; eager attention adds per-pair bytes; LoRA inputs count.
+TEST(ActivationEstimate, LayerEstimateOrdersTheModes) {
+  const auto c = phi2_widths();
+  for (const bool eager : {true, false}) {
+    ActivationSetup s;
+    s.act_bytes = 2;
+    s.stream_bytes = 2;
+    s.eager = eager;
+    const auto b = layer_activation_bytes(c.text, s);
+    EXPECT_LT(b.whole, b.selective);
+    EXPECT_LT(b.selective, b.none);
+    EXPECT_EQ(b.none_per_pair > 0, eager);
+    s.lora_dropout_in = 100;
+    s.lora_ranks = 8;
+    EXPECT_DOUBLE_EQ(layer_activation_bytes(c.text, s).selective, b.selective + 100 * 3 + 8 * 2);
+  }
+}
+
 // A packed row attends within each sample: eager attention scores sum(L_i^2) pairs, not (sum L_i)^2.
 TEST(ActivationEstimate, PackedRowsScoreEachSamplesPairs) {
   auto packed = BatchShape::packed({870, 1046}, 1);
