@@ -5,7 +5,8 @@
 # training fixture; the trainer reports the peak RSS of the training steps (VmHWM reset after loading, so the
 # loader's transient copy of the weights is left out) above the RSS before the model was built, and the plan's
 # total for the same flags (world size 1) must be within 15 % of it.
-# Usage: bench/memory_plan_check.sh [imp binary]   (HIDDEN, LAYERS, STAGE, GC=True|False override the defaults)
+# Usage: bench/memory_plan_check.sh [imp binary]   (HIDDEN, LAYERS, STAGE, GC=True|False|selective|auto,
+#        BF16=True|False, SEQ (model_max_length) override the defaults)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMP=${1:-build/src/imp}
@@ -30,8 +31,8 @@ EOF
 
 flags=("$STAGE" --model_name_or_path "$work/model" --version phi2 --data_path tests/data/train/data.json
        --image_folder tests/data/train/images --output_dir "$work/out" --per_device_train_batch_size 2
-       --gradient_accumulation_steps 1 --model_max_length 128 --max_steps 2 --save_strategy no --num_threads 1
-       --device cpu --gradient_checkpointing "${GC:-False}" --train_sampler sequential --learning_rate 1e-5)
+       --gradient_accumulation_steps 1 --model_max_length "${SEQ:-128}" --max_steps 2 --save_strategy no --num_threads 1
+       --device cpu --gradient_checkpointing "${GC:-False}" --bf16 "${BF16:-False}" --train_sampler sequential --learning_rate 1e-5)
 plan=$("$IMP" "${flags[@]}" --print_memory_plan)
 echo "$plan"
 log=$("$IMP" "${flags[@]}" 2>&1)

@@ -13,3 +13,6 @@ if(IMP_WITH_OPENCV)
   )
   add_dependencies(imp_train_tests imp)
 endif()
+add_test(NAME train.recipe_bench_args COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train/recipe_bench_test.sh
+         ${PROJECT_SOURCE_DIR} $<TARGET_FILE:imp>)
+set_tests_properties(train.recipe_bench_args PROPERTIES LABELS unit TIMEOUT 60)

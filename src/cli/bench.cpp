@@ -234,9 +234,18 @@ int run_bench_train(const BenchTrainOptions& o) {
   if (o.base_dtype != "float32") train::cast_frozen_weights(root, parse_dtype(o.base_dtype));
   const std::string recompute = !o.recompute.empty() ? o.recompute : o.gradient_checkpointing ? "full" : "none";
   {
-    int64_t numel = 0;
-    for (const auto& p : params) numel += p.numel();
-    train::set_recompute_policy(*model.lm, recompute, o.memory_budget_gb, o.dtype == "bfloat16", dev, numel);
+    train::TrainArgs a;  // what the training flags of this bench would be (the auto plan's fixed part)
+    a.gradient_checkpointing = recompute;
+    a.memory_budget_gb = o.memory_budget_gb;
+    a.bf16 = o.dtype == "bfloat16";
+    a.half_base = o.base_dtype != "float32";
+    a.lora_r = o.lora_r;
+    a.lora_dropout = o.lora_dropout;
+    a.logits_chunk_size = o.logits_chunk;
+    a.attn_implementation = o.attn_implementation;
+    const auto stage = o.mode == "lora" ? train::Stage::finetune_lora
+                       : o.mode == "full" ? train::Stage::finetune : train::Stage::pretrain;
+    train::set_recompute_policy(model, a, stage, 1, dev);
   }
   train::AdamW opt(trainable, {{"all", o.lr, 0.0}});
   root.train();

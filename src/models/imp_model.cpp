@@ -259,6 +259,10 @@ ImpOutputs ImpModel::forward(const ImpInputs& in) {
     s.position_ids = torch::arange(ids.size(1), ids.options()).unsqueeze(0).repeat({ids.size(0), 1});
   }
   if (in.pack) s = pack_rows(s, out.packed_lengths);
+  if (lm->recompute.plan) {  // what the auto plan cannot see from the decoder's input
+    lm->recompute.scored_rows = s.labels.defined() ? s.labels.ne(kIgnoreIndex).sum().item<int64_t>() : -1;
+    lm->recompute.images = has_pixels ? in.pixel_values.size(0) : 0;
+  }
   auto hidden = lm->forward_hidden(s.embeds, s.attention_mask, s.position_ids, nullptr, out.packed_lengths);
   out.attention_mask = s.attention_mask;
   if (labels.defined()) out.labels = s.labels;

@@ -127,8 +127,13 @@ torch::Tensor CausalLM::forward_hidden(const torch::Tensor& embeds, const torch:
   ctx.impl = attention_impl;
   auto x = embed_dropout_ > 0.0 ? torch::dropout(embeds, embed_dropout_, is_training()) : embeds;
   const bool recomputing = is_training() && torch::GradMode::is_enabled() && !cache;
-  const int64_t full_layers =
-      !recomputing ? 0 : recompute.plan ? recompute.plan(batch, len) : recompute.full_layers;
+  int64_t full_layers = !recomputing ? 0 : recompute.full_layers;
+  if (recomputing && recompute.plan) {
+    auto shape = packed_lengths.empty() ? train::BatchShape::padded(batch, len, recompute.images)
+                                        : train::BatchShape::packed(packed_lengths, recompute.images);
+    shape.scored = static_cast<double>(recompute.scored_rows);
+    full_layers = recompute.plan(shape);
+  }
   if (recomputing) last_full_layers_ = std::min<int64_t>(full_layers, static_cast<int64_t>(layers_.size()));
   for (size_t i = 0; i < layers_.size(); ++i) {
     ctx.index = i;

@@ -77,6 +77,28 @@ ModelConfig plan_config(const std::string& path) {
   return ModelConfig::from_json(read_json_file(path), path);
 }
 
+ActivationSetup activation_setup(const ModelConfig& cfg, const TrainArgs& a, Stage stage) {
+  const auto& t = cfg.text;
+  ActivationSetup s;
+  const bool half = a.bf16 || a.fp16;
+  s.act_bytes = half ? 2 : 4;
+  // Weight dtypes as the trainer stores them (train_model.cpp): a half-precision frozen base, and trainable
+  // decoder weights in half precision only under ZeRO-1 (fp32 masters in the optimizer).
+  const bool half_frozen = half && a.half_base && stage != Stage::finetune;
+  const bool half_trainable = half && a.half_base && stage == Stage::finetune && a.resolved_zero_stage() >= 1;
+  s.stream_bytes = (stage == Stage::finetune ? half_trainable : half_frozen) ? 2 : 4;
+  s.image_bytes = half && a.half_base ? 2 : 4;  // the tower is frozen in every stage
+  s.eager = a.attn_implementation == "eager" || !compat::kHasSdpa;
+  s.logits_chunk = a.logits_chunk_size;
+  if (stage == Stage::finetune_lora) {  // LoRA on every decoder linear of a layer
+    const int64_t h = t.hidden_size, i = t.intermediate_size, q = t.num_attention_heads * t.head_dim;
+    const int64_t inputs = t.arch == Arch::phi2 ? 4 * h + q + i : t.arch == Arch::qwen2 ? 5 * h + q + i : 2 * h + q + i;
+    s.lora_ranks = a.lora_r * (t.arch == Arch::phi2 ? 6 : t.arch == Arch::qwen2 ? 7 : 4);
+    s.lora_dropout_in = a.lora_dropout > 0 ? inputs : 0;
+  }
+  return s;
+}
+
 MemoryPlan plan_memory(const ModelConfig& cfg, const TrainArgs& a, Stage stage, int64_t world_size) {
   IMP_CHECK_KIND(cfg.kind != ModelKind::vision, ErrorKind::usage, "the memory plan needs a decoder config, not a "
                  "vision tower's");
@@ -114,47 +136,20 @@ MemoryPlan plan_memory(const ModelConfig& cfg, const TrainArgs& a, Stage stage, 
                                   : n * 8.0;       // fp32 moments
   if (p.zero_stage >= 1) p.gradients += n * trainable_bytes / W;  // the reduce-scattered shard
 
-  // Activations of one micro-batch at the longest sequence: the tensors autograd keeps per decoder layer and
-  // position with eager attention (counted from imp's layer code):
-  //  phi2: LayerNorm in/out, q, k, v, attention output (6h); gelu_new is composite: fc1 out, tanh out, 0.5x,
-  //        1 + tanh, fc2 in (5i);
-  //  qwen2/phi3: two RMSNorms (input and normalised, 4h), q, k, v, o_proj input (4h); gate/up out, silu out,
-  //        down input (4i);
-  //  all: with eager attention the probabilities (heads x T); LoRA with dropout: each adapted linear's dropped input and
-  //  its mask (1 byte).
-  const auto& t = cfg.text;
-  const double e = half ? 2 : 4;
-  const double pos = static_cast<double>(p.micro_batch) * static_cast<double>(p.seq_len);
-  const double h = static_cast<double>(t.hidden_size), i = static_cast<double>(t.intermediate_size);
-  double elements = t.arch == Arch::phi2 ? 6 * h + 5 * i : 8 * h + 4 * i;
-  // Eager attention keeps the heads x T probabilities; fused SDPA (auto/sdpa on LibTorch 2.x) only a
-  // log-sum-exp per head.
-  const bool eager = a.attn_implementation == "eager" || !compat::kHasSdpa;
-  elements += static_cast<double>(t.num_attention_heads) * (eager ? static_cast<double>(p.seq_len) * e : 4) / e;
-  double lora_inputs = 0;  // sum of the adapted linears' input widths
-  if (stage == Stage::finetune_lora && a.lora_dropout > 0)
-    lora_inputs = t.arch == Arch::phi2 ? 5 * h + i : t.arch == Arch::qwen2 ? 6 * h + i : 3 * h + i;
-  const double per_layer = pos * (elements * e + lora_inputs * (e + 1));
-  const double layers = static_cast<double>(t.num_hidden_layers);
-  // Backward of a layer also holds the gradients of its activations: one more layer's worth. Checkpointing keeps
-  // each layer's fp32 input and recomputes one layer at a time.
-  // The residual stream (a checkpointed layer's input) has the decoder weights' dtype.
-  const double stream = stage == Stage::finetune ? trainable_bytes : frozen_bytes;
-  // `selective` keeps less than no checkpointing (planned as that upper bound); `auto` recomputes whole layers
-  // until its budget holds (planned as `full`, its lower bound; the run prints what it chose).
-  const bool whole_layers = a.gradient_checkpointing == "full" || a.gradient_checkpointing == "auto";
-  const double decoder = whole_layers ? layers * pos * h * stream + 2 * per_layer : (layers + 1) * per_layer;
-  // lm_head + cross-entropy: fp32 logits, their softmax and gradient for the scored rows (labelled rows in
-  // chunks of --logits_chunk_size; every position with 0).
-  const double scored = a.logits_chunk_size > 0 ? std::min<double>(static_cast<double>(a.logits_chunk_size), pos) : pos;
-  const double head = scored * static_cast<double>(t.vocab_size) * 4 * 3 + pos * h * 4;
-  // Vision tower (frozen, nothing before it trains): one layer's forward working set per image.
-  const auto& v = cfg.vision;
-  const double patches = static_cast<double>(v.num_patches());
-  const double tower = static_cast<double>(p.micro_batch) * patches *
-                       ((4 * static_cast<double>(v.hidden_size) + static_cast<double>(v.intermediate_size) +
-                         static_cast<double>(v.num_attention_heads) * patches) * e);
-  p.activations = decoder + head + tower;
+  // Activations of one micro-batch at the longest sequence, one image per sample (Imp gives text-only samples
+  // a dummy image): the estimate the auto plan uses too (activation_estimate.h).
+  const auto est = estimate_activations(cfg, activation_setup(cfg, a, stage));
+  const auto shape = BatchShape::padded(p.micro_batch, p.seq_len, p.micro_batch);
+  const std::string& mode = a.gradient_checkpointing;
+  p.whole_layers = mode == "full" ? est.layers : 0;
+  if (mode == "auto") {  // with a budget what the run would choose (its process overhead aside); else all whole
+    CheckpointPlan plan;
+    plan.activations = est;
+    plan.fixed_bytes = p.weights + p.gradients + p.optimizer;
+    plan.budget_bytes = a.memory_budget_gb * 1024.0 * 1024.0 * 1024.0;
+    p.whole_layers = a.memory_budget_gb > 0 ? plan.full_layers(shape) : est.layers;
+  }
+  p.activations = est.peak(shape, p.whole_layers, mode == "selective" || mode == "auto");
   return p;
 }
 
@@ -171,7 +166,8 @@ std::string format_memory_plan(const MemoryPlan& p, Stage stage) {
   };
   std::ostringstream o;
   o << "imp memory plan: " << stage_name(stage) << " of " << p.model << " on " << p.world_size << " rank(s), ZeRO stage "
-    << p.zero_stage << ", micro-batch " << p.micro_batch << " x " << p.seq_len << " tokens\n"
+    << p.zero_stage << ", micro-batch " << p.micro_batch << " x " << p.seq_len << " tokens, " << p.whole_layers
+    << " decoder layer(s) recomputed whole\n"
     << "  parameters: decoder " << billions(p.decoder_params) << ", vision " << billions(p.vision_params)
     << ", projector " << billions(p.projector_params) << ", LoRA " << billions(p.lora_params) << "; trainable "
     << billions(p.trainable_params) << "\n"

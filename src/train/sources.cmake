@@ -1,7 +1,8 @@
-# Training: schedule, loss scaler and checkpoint protocol are torch-free (imp_train_core, unit-tested
-# without LibTorch); the optimizer, model assembly, trainer and merge live in imp_lib.
+# Training: schedule, loss scaler, checkpoint protocol and the activation estimate are torch-free
+# (imp_train_core, unit-tested without LibTorch); the optimizer, model assembly, trainer and merge live in imp_lib.
 add_library(imp_train_core STATIC
   ${CMAKE_CURRENT_LIST_DIR}/schedule.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/activation_estimate.cpp
   ${CMAKE_CURRENT_LIST_DIR}/loss_scaler.cpp
   ${CMAKE_CURRENT_LIST_DIR}/checkpoint.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals.cpp

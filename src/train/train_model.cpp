@@ -196,10 +196,6 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
   if ((a.bf16 || a.fp16) && a.half_base && stage != Stage::finetune)
     cast_frozen_weights(root, a.fp16 ? torch::kHalf : torch::kBFloat16);
 
-  int64_t trainable_numel = 0;
-  for (const auto& p : tm.trainable) trainable_numel += p.tensor.numel();
-  set_recompute_policy(*m.lm, a.gradient_checkpointing, a.memory_budget_gb, a.bf16 || a.fp16, device, trainable_numel);
-
   // LLaVATrainer.create_optimizer (LLaVA-NeXT's lr_mapper): decay unless a norm parameter or a bias; the
   // projector at mm_projector_lr and the vision tower at mm_vision_tower_lr when given. Empty groups are dropped.
   const auto norms = norm_param_names(root);
@@ -229,16 +225,17 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
   return tm;
 }
 
-void set_recompute_policy(CausalLM& lm, const std::string& mode, double budget_gb, bool half_autocast,
-                          const torch::Device& device, int64_t trainable_numel) {
+void set_recompute_policy(ImpModel& model, const TrainArgs& a, Stage stage, int64_t world_size,
+                          const torch::Device& device) {
+  const std::string& mode = a.gradient_checkpointing;
   IMP_CHECK_KIND(mode == "none" || mode == "full" || mode == "selective" || mode == "auto", ErrorKind::usage,
                  "gradient checkpointing '", mode, "': expected none, full, selective or auto");
+  CausalLM& lm = *model.lm;
   lm.set_gradient_checkpointing(mode == "full");
   lm.recompute.selective = mode == "selective" || mode == "auto";
   if (mode != "auto") return;
-  const auto plan = make_checkpoint_plan(lm.config(), lm, device, half_autocast ? 2 : 4, lm.attention_impl, budget_gb,
-                                     trainable_numel);
-  lm.recompute.plan = [plan](int64_t rows, int64_t length) { return plan.full_layers(rows, length); };
+  const auto plan = make_checkpoint_plan(model, a, stage, world_size, device);
+  lm.recompute.plan = [plan](const BatchShape& b) { return plan.full_layers(b); };
   lm.recompute_plan_description = plan.describe();
 }
 

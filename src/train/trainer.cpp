@@ -194,6 +194,7 @@ class Trainer {
   void setup() {
     rss_at_setup_ = proc_status_bytes("VmRSS:");
     tm_ = build_train_model(a_, stage_, device_);
+    set_recompute_policy(*tm_.model, a_, stage_, pg_->size(), device_);
     auto tok = text::Tokenizer::from_path(tm_.tokenizer_dir);
     data::DataArgs d;
     d.data_path = a_.data_path;

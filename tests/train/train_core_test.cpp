@@ -1,5 +1,5 @@
 // Torch-free training pieces: SHA-256, LR schedules (HF formulas), the loss scaler's rules (NUM-2),
-// and the checkpoint commit / verify / rotate protocol (CKPT-4, CKPT-5, CKPT-6).
+// the checkpoint commit / verify / rotate protocol (CKPT-4, CKPT-5, CKPT-6) and the activation estimate.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -13,6 +13,7 @@
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
 #include "imp/core/sha256.h"
+#include "imp/train/activation_estimate.h"
 #include "imp/train/checkpoint.h"
 #include "imp/train/loss_scaler.h"
 #include "imp/train/schedule.h"
@@ -244,4 +245,119 @@ TEST(TensorBoard, ScalarsReadBack) {
   }
   EXPECT_THROW(read_tensorboard_scalars(path), Error);
   fsys::remove_all(dir);
+}
+
+namespace {
+
+ModelConfig phi2_widths() {  // Phi-2 (hidden 2560, 32 heads, vocab 51200) with SigLIP so400m
+  ModelConfig c;
+  c.text.arch = Arch::phi2;
+  c.text.vocab_size = 51200;
+  c.text.hidden_size = 2560;
+  c.text.intermediate_size = 10240;
+  c.text.num_hidden_layers = 4;
+  c.text.num_attention_heads = c.text.num_key_value_heads = 32;
+  c.text.head_dim = 80;
+  c.text.resid_pdrop = 0.1;
+  return c;
+}
+
+}  // namespace
+
+// A layer recomputed whole keeps its input, the residual stream, which has the embedding's dtype, not the
+// autocast dtype: an fp32 base under bf16 autocast keeps 4 bytes per element.
+TEST(ActivationEstimate, WholeLayerKeepsTheResidualStreamInItsOwnDtype) {
+  const auto c = phi2_widths();
+  ActivationSetup s;
+  s.act_bytes = 2;
+  s.stream_bytes = 4;
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(c.text, s).whole, 2560.0 * 4);
+  s.stream_bytes = 2;
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(c.text, s).whole, 2560.0 * 2);
+}
+
+// The estimate orders the modes as they keep activations; eager attention adds per-pair bytes; LoRA inputs count.
+TEST(ActivationEstimate, LayerEstimateOrdersTheModes) {
+  const auto c = phi2_widths();
+  for (const bool eager : {true, false}) {
+    ActivationSetup s;
+    s.act_bytes = 2;
+    s.stream_bytes = 2;
+    s.eager = eager;
+    const auto b = layer_activation_bytes(c.text, s);
+    EXPECT_LT(b.whole, b.selective);
+    EXPECT_LT(b.selective, b.none);
+    EXPECT_EQ(b.none_per_pair > 0, eager);
+    s.lora_dropout_in = 100;
+    s.lora_ranks = 8;
+    EXPECT_DOUBLE_EQ(layer_activation_bytes(c.text, s).selective, b.selective + 100 * 3 + 8 * 2);
+  }
+}
+
+// A packed row attends within each sample: eager attention scores sum(L_i^2) pairs, not (sum L_i)^2.
+TEST(ActivationEstimate, PackedRowsScoreEachSamplesPairs) {
+  auto packed = BatchShape::packed({870, 1046}, 1);
+  EXPECT_DOUBLE_EQ(packed.positions, 1916);
+  EXPECT_DOUBLE_EQ(packed.pairs, 870.0 * 870 + 1046.0 * 1046);
+  const auto padded = BatchShape::padded(2, 1046, 1);
+  EXPECT_DOUBLE_EQ(padded.positions, 2092);
+  EXPECT_DOUBLE_EQ(padded.pairs, 2 * 1046.0 * 1046);
+  // With eager attention the plan of the packed row is lower by the pairs it does not score.
+  ActivationSetup s;
+  s.act_bytes = 2;
+  s.eager = true;
+  s.logits_chunk = 1024;
+  const auto est = estimate_activations(phi2_widths(), s);
+  packed.scored = 239;  // the loss head is then smaller than a layer held in full
+  auto as_one_row = packed;
+  as_one_row.pairs = 1916.0 * 1916;
+  EXPECT_DOUBLE_EQ(est.peak(as_one_row, 0, true) - est.peak(packed, 0, true),
+                   2 * (as_one_row.pairs - packed.pairs) * est.layer.none_per_pair);  // the layer and its gradients
+}
+
+// The loss head: fp32 logits, log-softmax and gradient for min(chunk, labelled rows) rows (every position
+// without chunking), and the projector's activations per image.
+TEST(ActivationEstimate, CountsTheLogitsChunkAndTheImages) {
+  auto c = phi2_widths();
+  ActivationSetup s;
+  s.act_bytes = 2;
+  s.image_bytes = 2;
+  s.logits_chunk = 1024;
+  const auto est = estimate_activations(c, s);
+  auto b = BatchShape::padded(2, 1046, 2);
+  const double per_row = 51200.0 * 4 * 3, hidden = b.positions * 2560 * 4;
+  b.scored = 239;
+  EXPECT_DOUBLE_EQ(est.head(b), 239 * per_row + hidden);
+  b.scored = 5000;
+  EXPECT_DOUBLE_EQ(est.head(b), 1024 * per_row + hidden);
+  b.scored = -1;  // unknown: every position, capped by the chunk
+  EXPECT_DOUBLE_EQ(est.head(b), 1024 * per_row + hidden);
+  s.logits_chunk = 0;  // full logits
+  EXPECT_DOUBLE_EQ(estimate_activations(c, s).head(b), b.positions * per_row + hidden);
+  // All layers whole: the head's logits are the largest transient; the projector keeps 729 x (1152 + 2 x 2560)
+  // half-precision elements per image.
+  b.scored = 239;
+  const double kept = b.positions * est.layers * est.layer.whole;
+  EXPECT_DOUBLE_EQ(est.image_kept, 729.0 * (1152 * 2 + 2 * 2560 * 2));
+  const double layer_backward = b.positions * (2 * est.layer.none - est.layer.whole);
+  EXPECT_DOUBLE_EQ(est.peak(b, est.layers, true), kept + std::max(est.head(b), layer_backward) + 2 * est.image_kept);
+}
+
+// The plan: the smallest number of whole layers that fits; all when nothing fits; none when all fit.
+TEST(CheckpointPlan, PicksTheFewestWholeLayersThatFit) {
+  CheckpointPlan plan;
+  plan.activations.layers = 8;
+  plan.activations.layer = {1, 10, 30, 0.5};  // whole, selective, none per position; none per pair
+  plan.fixed_bytes = 1000;
+  // 20 positions, 200 pairs: a layer's full set 600 + 100, in backward twice less what the layer keeps
+  const auto b = BatchShape::padded(2, 10);
+  EXPECT_DOUBLE_EQ(plan.estimate_bytes(b, 0), 1000 + 20 * 80 + (1400 - 200));
+  EXPECT_DOUBLE_EQ(plan.estimate_bytes(b, 8), 1000 + 20 * 8 + (1400 - 20));
+  plan.budget_bytes = 1e9;
+  EXPECT_EQ(plan.full_layers(b), 0);
+  plan.budget_bytes = 10;
+  EXPECT_EQ(plan.full_layers(b), 8);
+  plan.budget_bytes = 1000 + 20 * (3 * 1 + 5 * 10) + 1380;  // exactly 3 whole layers
+  EXPECT_EQ(plan.full_layers(b), 3);
+  EXPECT_EQ(plan.full_layers(BatchShape::padded(2, 5)), 0);  // a shorter batch needs none
 }

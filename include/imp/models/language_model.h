@@ -13,6 +13,7 @@
 #include "imp/models/config.h"
 #include "imp/nn/attention.h"
 #include "imp/nn/layers.h"
+#include "imp/train/activation_estimate.h"
 
 namespace imp {
 
@@ -40,8 +41,12 @@ torch::Tensor maybe_recompute(bool on, std::function<torch::Tensor(const std::ve
 struct RecomputePolicy {
   int64_t full_layers = 0;  // the first N decoder layers are recomputed whole in backward (>= layers: all)
   bool selective = false;   // the other layers recompute their attention core and MLP activation
-  // When set (--gradient_checkpointing auto): full_layers for a micro-batch of [rows, length] positions.
-  std::function<int64_t(int64_t rows, int64_t length)> plan;
+  // When set (--gradient_checkpointing auto): full_layers for a micro-batch (padded rows, or a packed row's
+  // samples: their own lengths).
+  std::function<int64_t(const train::BatchShape&)> plan;
+  // For the plan, set by ImpModel::forward before a training forward: the rows its loss scores (-1: unknown)
+  // and the images of the micro-batch.
+  int64_t scored_rows = -1, images = 0;
 };
 
 class DecoderLayer : public torch::nn::Module {
@@ -101,7 +106,7 @@ class CausalLM : public torch::nn::Module {
   // Recompute activations in backward instead of keeping them (training only).
   RecomputePolicy recompute;
   // Every layer recomputed whole (true) or nothing recomputed (false).
-  void set_gradient_checkpointing(bool on) { recompute = RecomputePolicy{on ? INT64_MAX : 0, false, nullptr}; }
+  void set_gradient_checkpointing(bool on) { recompute = RecomputePolicy{on ? INT64_MAX : 0, false, nullptr, -1, 0}; }
   // The full_layers of the last training forward (what the plan chose).
   int64_t last_full_layers() const { return last_full_layers_; }
   std::string recompute_plan_description;  // what the plan is based on, for the log

@@ -27,7 +27,7 @@ struct TrainModel {
   std::vector<ParamGroup> groups;
 };
 
-// Builds the model on `device`, seeded for the new parts: fp32, except that with --bf16/--fp16 and --half_base
+// Builds the model on `device` (set_recompute_policy is left to the caller), seeded for the new parts: fp32, except that with --bf16/--fp16 and --half_base
 // a pretrain or finetune-lora run stores its frozen weights in that dtype (cast_frozen_weights).
 TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Device& device);
 
@@ -36,9 +36,10 @@ TrainModel build_train_model(const TrainArgs& a, Stage stage, const torch::Devic
 void cast_frozen_weights(torch::nn::Module& root, torch::ScalarType dtype);
 
 // --gradient_checkpointing none | full | selective | auto (include/imp/train/checkpoint_plan.h) on the decoder.
-// Call after the model is on its device with its final weight dtypes; half_autocast: bf16/fp16 activations.
-void set_recompute_policy(CausalLM& lm, const std::string& mode, double budget_gb, bool half_autocast,
-                          const torch::Device& device, int64_t trainable_numel);
+// Call after the model is on its device with its final weight dtypes and trainables; world_size: the ranks
+// sharing ZeRO-1 optimizer state.
+void set_recompute_policy(ImpModel& model, const TrainArgs& a, Stage stage, int64_t world_size,
+                          const torch::Device& device);
 
 // Decoder linear layers' last name components, skipping the tower and projector (find_all_linear_names).
 std::vector<std::string> find_all_linear_names(torch::nn::Module& root);
