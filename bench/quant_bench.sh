@@ -7,7 +7,9 @@
 #   --demo DIR   scripts/demo.sh's work directory (needs checkpoints/imp-demo-phi2-merged and data/)
 #   --out DIR    where the quantized models, answers and the table go (default DIR/quant)
 #   --threads N  OMP_NUM_THREADS for every run (default 2)
-# Needs build/src/imp (or IMP_BIN) and .venv-gguf (scripts/setup.sh) for numpy.
+# Needs build/src/imp (or IMP_BIN) and .venv-gguf (scripts/setup.sh) for numpy; with .venv-llama
+# (IMP_LLAMA_CPP=1 scripts/setup.sh) the GGUF files (+ --mmproj) also answer the questions through llama.cpp
+# (bench/llama_demo_eval.py).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMP=${IMP_BIN:-$REPO/build/src/imp}
@@ -39,7 +41,18 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(n
 "$IMP" quantize --model "$MERGED" --output "$OUT/int4-g32-dec" --bits 4 --group-size 32 --embedding-bits 0 --no-vision
 # bench/quant_size.py computes sizes from config.json; here it must give the written int4 directory's bytes exactly
 "$PY" "$REPO/bench/quant_size.py" "$MERGED/config.json" --stored-bytes 4 --check "$OUT/int4" 4 128 4
-for t in f16 q8_0 q4_0; do "$IMP" export gguf --model "$MERGED" --output "$OUT/demo-$t.gguf" --type "$t" >/dev/null; done
+for t in f16 q8_0 q4_0; do
+  "$IMP" export gguf --model "$MERGED" --output "$OUT/demo-$t.gguf" --mmproj "$OUT/mmproj-$t.gguf" --type "$t" >/dev/null
+done
+LLAMA_PY=$REPO/.venv-llama/bin/python
+LLAMA=()
+if "$LLAMA_PY" -c 'import llama_cpp, PIL' 2>/dev/null; then
+  for t in f16 q8_0 q4_0; do
+    "$LLAMA_PY" "$REPO/bench/llama_demo_eval.py" "$OUT/demo-$t.gguf" "$OUT/mmproj-$t.gguf" "$DATA/eval/questions.jsonl" \
+      "$DATA/images" "$OUT/llama-$t.jsonl" --threads "$THREADS" 2>"$OUT/llama-$t.log"
+    LLAMA+=("llama-$t")
+  done
+fi
 
 vocab=$("$PY" -c "import json; print(json.load(open('$MERGED/config.json'))['vocab_size'])")
 "$PY" "$REPO/bench/quant_quality.py" inputs "$OUT/inputs.safetensors" "$vocab"
@@ -78,9 +91,17 @@ print('%.1f%%' % (100 * sum(a[k] == b.get(k) for k in a) / len(a)))")
   top1=$(echo "$q" | "$PY" -c "import json,sys; print('%.1f%%' % (100*json.load(sys.stdin)['top1_agreement']))")
   printf "%-13s %12s %10s %9s %10s %10s %10s\n" "$m" "$mb" "$tps" "$acc" "$same" "$kl" "$top1"
 done
+for m in "${LLAMA[@]}"; do
+  acc=$("$IMP" demo-score --answers "$OUT/$m.jsonl" --gt "$DATA/eval/answers_gt.jsonl" --json |
+        "$PY" -c "import json,sys; print('%.1f%%' % (100*json.load(sys.stdin)['overall']['accuracy']))")
+  printf "%-13s %12s %10s %9s\n" "$m" "" "" "$acc"
+done
 echo
-echo "GGUF files (decoder + tokenizer; the demo's vision part is not in them):"
-for t in f16 q8_0 q4_0; do printf "  %-6s %8.2f MB\n" "$t" "$(awk "BEGIN{print $(size "$OUT/demo-$t.gguf")/1e6}")"; done
+echo "GGUF files (decoder + tokenizer, and the --mmproj file of the tower + projector):"
+for t in f16 q8_0 q4_0; do
+  printf "  %-6s %8.2f MB + %.2f MB\n" "$t" "$(awk "BEGIN{print $(size "$OUT/demo-$t.gguf")/1e6}")" \
+    "$(awk "BEGIN{print $(size "$OUT/mmproj-$t.gguf")/1e6}")"
+done
 echo "int8 / int4: defaults (everything quantized; int4 groups of 128); int4-g32-dec: decoder linears only"
 echo "Imp-3B-shaped model (computed from configs/models/imp-v1-3b.json by bench/quant_size.py, 16-bit stored):"
 "$PY" "$REPO/bench/quant_size.py" "$REPO/configs/models/imp-v1-3b.json"

@@ -98,7 +98,7 @@ if [ "${IMP_LLAMA_CPP:-0}" = 1 ]; then
   llama_cache="${IMP_LLAMA_CPP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imp/llama-cpp}"
   llama_venv="$root/.venv-llama"
   if [ -x "$llama_venv/bin/python" ] &&
-     [ "$("$llama_venv/bin/python" -c 'import llama_cpp, numpy; print(llama_cpp.__version__)' 2>/dev/null)" = "$llama_ver" ]; then
+     [ "$("$llama_venv/bin/python" -c 'import llama_cpp, numpy, PIL; print(llama_cpp.__version__)' 2>/dev/null)" = "$llama_ver" ]; then
     echo "setup: llama-cpp-python $llama_ver in .venv-llama"
   else
     [ -x "$llama_venv/bin/python" ] || /usr/bin/python3 -m venv "$llama_venv"
@@ -125,6 +125,6 @@ if [ "${IMP_LLAMA_CPP:-0}" = 1 ]; then
     echo "setup: installing $wheel into .venv-llama"
     # --force-reinstall: a same-version install that fails to import; then its dependencies (numpy, jinja2, ...)
     "$llama_venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
-    "$llama_venv/bin/pip" install -q --disable-pip-version-check "$wheel"
+    "$llama_venv/bin/pip" install -q --disable-pip-version-check "$wheel" pillow  # pillow: bench/llama_demo_eval.py
   fi
 fi

@@ -59,7 +59,8 @@ ExportReport export_gguf(const ExportOptions& o) {
   w.set("general.file_type", static_cast<uint32_t>(type.file));
   if (type.tensor == TensorType::Q8_0 || type.tensor == TensorType::Q4_0) w.set("general.quantization_version", uint32_t{2});
   map.hparams(w, c);
-  add_tokenizer(w, o.model, c);
+  // An Imp phi2 model ends its answers with the "</s>" Imp's recipe adds to the tokenizer (imp-reference 4.4).
+  add_tokenizer(w, o.model, c, mc.kind == ModelKind::multimodal && c.arch == Arch::phi2 ? "</s>" : "");
 
   r.arch = map.arch;
   const StateDict sd = load_model_dir(o.model);

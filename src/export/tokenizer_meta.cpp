@@ -1,6 +1,7 @@
 // tokenizer.ggml.* metadata; see imp/export/tokenizer_meta.h.
 #include "imp/export/tokenizer_meta.h"
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 
@@ -33,7 +34,7 @@ std::string text_field(const Json& j, const char* key) {
 
 }  // namespace
 
-void add_tokenizer(Writer& w, const std::string& dir, const TextConfig& c) {
+void add_tokenizer(Writer& w, const std::string& dir, const TextConfig& c, const std::string& turn_end) {
   const std::string path = join_path(dir, "tokenizer.json");
   IMP_CHECK(path_exists(path), dir, ": no tokenizer.json; GGUF files carry the tokenizer",
             "\nhint: copy the tokenizer files of the model into ", dir);
@@ -60,9 +61,21 @@ void add_tokenizer(Writer& w, const std::string& dir, const TextConfig& c) {
     IMP_CHECK(id.is_number_integer(), path, ": vocab id of ", quote(text), " is not an integer");
     place(id.get<int64_t>(), text, spm && is_byte_token(text) ? kByte : (!unk.empty() && text == unk) ? kUnknown : kNormal);
   }
+  int64_t next_id = 0, turn_end_id = -1;
+  for (const auto& [text, id] : model["vocab"].items()) {
+    next_id = std::max(next_id, id.get<int64_t>() + 1);
+    if (text == turn_end) turn_end_id = id.get<int64_t>();
+  }
   for (const auto& a : tok.value("added_tokens", Json::array())) {
     const int64_t id = a.at("id").get<int64_t>();
-    place(id, a.at("content").get<std::string>(), a.value("special", false) ? kControl : kUserDefined);
+    const std::string text = a.at("content").get<std::string>();
+    place(id, text, a.value("special", false) ? kControl : kUserDefined);
+    next_id = std::max(next_id, id + 1);
+    if (text == turn_end) turn_end_id = id;
+  }
+  if (!turn_end.empty() && turn_end_id < 0 && static_cast<size_t>(next_id) < vocab) {
+    turn_end_id = next_id;
+    place(turn_end_id, turn_end, kControl);
   }
 
   w.set("tokenizer.ggml.model", std::string(spm ? "llama" : "gpt2"));
@@ -90,6 +103,8 @@ void add_tokenizer(Writer& w, const std::string& dir, const TextConfig& c) {
   if (!spm) w.set("tokenizer.ggml.merges", merges);
   if (c.bos_token_id) w.set("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(*c.bos_token_id));
   if (!c.eos_token_ids.empty()) w.set("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(c.eos_token_ids.front()));
+  if (turn_end_id >= 0 && static_cast<size_t>(turn_end_id) < vocab)
+    w.set("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(turn_end_id));
   if (c.pad_token_id && *c.pad_token_id >= 0) w.set("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(*c.pad_token_id));
   if (!unk.empty() && model["vocab"].contains(unk))
     w.set("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(model["vocab"][unk].get<int64_t>()));

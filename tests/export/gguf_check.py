@@ -121,6 +121,17 @@ def main():
         bad = [t for t, i in vocab.items() if i < len(tokens) and tokens[i] != t]
         if bad:
             fail(f"{len(bad)} tokens differ from tokenizer.json, e.g. {bad[:3]}")
+        # An Imp phi2 model ends each answer with the "</s>" Imp's recipe adds at the next free id: llama.cpp
+        # must know it as the end of a turn (control token + eot_token_id); other models get no eot.
+        eot = kv["tokenizer.ggml.eot_token_id"].contents() if "tokenizer.ggml.eot_token_id" in kv else None
+        end_id = vocab.get("</s>", max(vocab.values()) + 1)
+        if cfg.get("model_type") == "imp" and end_id < len(tokens):  # (a fixture's embedding may be smaller)
+            types = val("tokenizer.ggml.token_type")
+            if eot != end_id or tokens[end_id] != "</s>" or types[end_id] != 3:
+                fail(f"Imp phi2 turn end: eot_token_id {eot}, end_id {end_id} as a control token '</s>' "
+                     f"(got {tokens[end_id]!r}, type {types[end_id]})")
+        elif eot is not None:
+            fail(f"eot_token_id {eot} on a model whose template has no added turn end")
     spm = tok["model"].get("byte_fallback", False)
     if val("tokenizer.ggml.model") != ("llama" if spm else "gpt2"):
         fail(f"tokenizer.ggml.model {val('tokenizer.ggml.model')}")

@@ -11,6 +11,10 @@
 
 namespace imp::gguf {
 
-void add_tokenizer(Writer& w, const std::string& model_dir, const TextConfig& c);
+// turn_end: the token that ends an assistant turn in the model's chat template when the tokenizer files may
+// lack it (Imp's phi2 recipe adds "</s>" as a new special token at the next free id, as `imp eval --conv-mode
+// phi2` and Python Imp's train.py do); written as a control token there and as tokenizer.ggml.eot_token_id, so
+// llama.cpp stops at it. Empty: none.
+void add_tokenizer(Writer& w, const std::string& model_dir, const TextConfig& c, const std::string& turn_end = "");
 
 }  // namespace imp::gguf
