@@ -85,46 +85,34 @@ def imp_size(ts, stored, bits, group, embedding_bits, vision):
     return total
 
 
+def is_vision(name):
+    return name.startswith("model.vision_tower.") or name.startswith("model.mm_projector.")
+
+
+def gguf_tensor_bytes(name, shape, kind):
+    """Bytes of one tensor in an `imp export gguf --type KIND` file: 1-d tensors f32; in the mmproj file the patch
+    and position embeddings f16 in an f16 file, else f32; other 2-d tensors with rows of whole 32-blocks in KIND,
+    else f16."""
+    numel = 1
+    for s in shape:
+        numel *= s
+    if len(shape) == 1:
+        return numel * 4
+    if ".embeddings." in name and is_vision(name):
+        return numel * (2 if kind == "f16" else 4)
+    if shape[-1] % 32 == 0:
+        return numel // 32 * {"f32": 128, "f16": 64, "q8_0": 34, "q4_0": 18}[kind]
+    return numel * (4 if kind == "f32" else 2)
+
+
 def gguf_text_size(ts, kind):
-    """Tensor bytes of `imp export gguf --type KIND` (decoder only): 2-d rows of whole 32-blocks in KIND, else f16;
-    1-d tensors f32."""
-    per32 = {"f32": 128, "f16": 64, "q8_0": 34, "q4_0": 18}[kind]
-    total = 0
-    for name, shape in ts:
-        if name.startswith("model.vision_tower.") or name.startswith("model.mm_projector."):
-            continue
-        numel = 1
-        for s in shape:
-            numel *= s
-        if len(shape) == 1:
-            total += numel * 4
-        elif shape[-1] % 32 == 0:
-            total += numel // 32 * per32
-        else:
-            total += numel * (4 if kind == "f32" else 2)
-    return total
+    """Tensor bytes of `imp export gguf --type KIND` (decoder only)."""
+    return sum(gguf_tensor_bytes(name, shape, kind) for name, shape in ts if not is_vision(name))
 
 
 def gguf_mmproj_size(ts, kind):
-    """Tensor bytes of the `--mmproj` file of `imp export gguf --type KIND`: the kept tower layers and the projector
-    as the decoder's rule, the patch and position embeddings f16 in an f16 file, else f32."""
-    per32 = {"f32": 128, "f16": 64, "q8_0": 34, "q4_0": 18}[kind]
-    total = 0
-    for name, shape in ts:
-        if not (name.startswith("model.vision_tower.") or name.startswith("model.mm_projector.")):
-            continue
-        numel = 1
-        for s in shape:
-            numel *= s
-        if len(shape) == 1:
-            total += numel * 4
-        elif ".embeddings." in name:
-            total += numel * (2 if kind == "f16" else 4)
-        elif shape[-1] % 32 == 0:
-            total += numel // 32 * per32
-        else:
-            total += numel * (4 if kind == "f32" else 2)
-    return total
+    """Tensor bytes of the `--mmproj` file of `imp export gguf --type KIND`: the kept tower layers and the projector."""
+    return sum(gguf_tensor_bytes(name, shape, kind) for name, shape in ts if is_vision(name))
 
 
 def dir_tensor_bytes(path):
