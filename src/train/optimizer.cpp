@@ -6,6 +6,17 @@
 
 namespace imp::train {
 
+void adamw_update(torch::Tensor& w, torch::Tensor& m, torch::Tensor& v, const torch::Tensor& grad, double lr,
+                  double weight_decay, int64_t step, const AdamWOptions& o) {
+  w.mul_(1.0 - lr * weight_decay);
+  m.mul_(o.beta1).add_(grad, 1.0 - o.beta1);
+  v.mul_(o.beta2).addcmul_(grad, grad, 1.0 - o.beta2);
+  const double bias_correction1 = 1.0 - std::pow(o.beta1, static_cast<double>(step));
+  const double bias_correction2 = 1.0 - std::pow(o.beta2, static_cast<double>(step));
+  auto denom = (v.sqrt() / std::sqrt(bias_correction2)).add_(o.eps);
+  w.addcdiv_(m, denom, -lr / bias_correction1);
+}
+
 AdamW::AdamW(std::vector<NamedParam> params, std::vector<ParamGroup> groups, AdamWOptions o)
     : params_(std::move(params)), groups_(std::move(groups)), o_(o) {
   for (const auto& p : params_) {
@@ -23,16 +34,7 @@ void AdamW::step(double lr_factor) {
     const auto& grad = p.grad();
     if (!grad.defined()) continue;
     const ParamGroup& g = groups_[params_[i].group];
-    const double lr = g.lr * lr_factor;
-    const int64_t step = ++steps_[i];
-    p.mul_(1.0 - lr * g.weight_decay);
-    exp_avg_[i].mul_(o_.beta1).add_(grad, 1.0 - o_.beta1);
-    exp_avg_sq_[i].mul_(o_.beta2).addcmul_(grad, grad, 1.0 - o_.beta2);
-    const double bias_correction1 = 1.0 - std::pow(o_.beta1, static_cast<double>(step));
-    const double bias_correction2 = 1.0 - std::pow(o_.beta2, static_cast<double>(step));
-    const double step_size = lr / bias_correction1;
-    auto denom = (exp_avg_sq_[i].sqrt() / std::sqrt(bias_correction2)).add_(o_.eps);
-    p.addcdiv_(exp_avg_[i], denom, -step_size);
+    adamw_update(p, exp_avg_[i], exp_avg_sq_[i], grad, g.lr * lr_factor, g.weight_decay, ++steps_[i], o_);
   }
 }
 

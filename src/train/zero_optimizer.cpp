@@ -56,24 +56,15 @@ double ShardedAdamW::clip_grad_norm(double max_norm) {
 void ShardedAdamW::step(double lr_factor) {
   torch::NoGradGuard no_grad;
   ++step_;
-  const double bias_correction1 = 1.0 - std::pow(o_.beta1, static_cast<double>(step_));
-  const double bias_correction2 = 1.0 - std::pow(o_.beta2, static_cast<double>(step_));
   const auto& buckets = sync_.buckets();
   for (size_t b = 0; b < buckets.size(); ++b) {
     const auto grad = sync_.shard(b).to(torch::kFloat32);
     for (const auto& s : segments_[b]) {
       const ParamGroup& g = groups_[params_[s.param].group];
-      const double lr = g.lr * lr_factor;
       auto w = master_[b].narrow(0, s.shard_offset, s.length);
       auto m = exp_avg_[b].narrow(0, s.shard_offset, s.length);
       auto v = exp_avg_sq_[b].narrow(0, s.shard_offset, s.length);
-      const auto gr = grad.narrow(0, s.shard_offset, s.length);
-      // AdamW::step, operation for operation.
-      w.mul_(1.0 - lr * g.weight_decay);
-      m.mul_(o_.beta1).add_(gr, 1.0 - o_.beta1);
-      v.mul_(o_.beta2).addcmul_(gr, gr, 1.0 - o_.beta2);
-      auto denom = (v.sqrt() / std::sqrt(bias_correction2)).add_(o_.eps);
-      w.addcdiv_(m, denom, -lr / bias_correction1);
+      adamw_update(w, m, v, grad.narrow(0, s.shard_offset, s.length), g.lr * lr_factor, g.weight_decay, step_, o_);
     }
     // Every rank's updated slice back into the parameters.
     auto flat = torch::empty({buckets[b].padded}, master_[b].options().dtype(buckets[b].dtype));

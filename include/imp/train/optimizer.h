@@ -26,6 +26,11 @@ struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
+// One AdamW update of `w` in place (torch.optim.AdamW's single-tensor step): decoupled weight decay, the
+// moments `m` and `v`, bias correction for `step` (1-based). Shared by AdamW and ShardedAdamW.
+void adamw_update(torch::Tensor& w, torch::Tensor& m, torch::Tensor& v, const torch::Tensor& grad, double lr,
+                  double weight_decay, int64_t step, const AdamWOptions& o);
+
 class AdamW {
  public:
   AdamW(std::vector<NamedParam> params, std::vector<ParamGroup> groups, AdamWOptions o = {});
