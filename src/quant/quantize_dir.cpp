@@ -6,6 +6,7 @@
 
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
+#include "imp/core/strings.h"
 #include "imp/io/state_dict.h"
 #include "imp/models/config.h"
 #include "imp/models/imp_model.h"
@@ -26,8 +27,6 @@ uint64_t bytes_of(const StateDict& sd) {
   for (const auto& [k, t] : sd) n += t.numel() * t.element_size();
   return n;
 }
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 // Which quantizable part a checkpoint tensor belongs to.
 enum class Part { none, decoder, vision, embedding };
