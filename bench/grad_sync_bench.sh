@@ -1,29 +1,19 @@
 #!/usr/bin/env bash
 # Overlapped gradient communication (bench/README.md, "Data parallel"): the same per-rank work on 1 rank and on
 # 2 local Gloo ranks, with buckets sent during backward (default) and all after it (IMP_GRAD_SYNC=after_backward).
-# Model: bench/memory_plan_check.sh's random Phi-2-layout model (HIDDEN, LAYERS), `imp finetune` (every decoder
+# Model: bench/lib.sh's random Phi-2-layout model (HIDDEN, LAYERS), `imp finetune` (every decoder
 # weight trains, so each step sums ~4 bytes x parameters across the ranks), batch 2 x 128 tokens per rank, STEPS
 # steps, 1 LibTorch thread per rank. Prints seconds per step (train_runtime / steps, first step included).
 # Usage: bench/grad_sync_bench.sh [imp binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMP=${1:-build/src/imp}
-HIDDEN=${HIDDEN:-1024}
-LAYERS=${LAYERS:-6}
 STEPS=${STEPS:-4}
-STAGE=${STAGE:-finetune}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh  # HIDDEN, LAYERS, STAGE, make_train_model
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 - "$work/config.json" "$HIDDEN" "$LAYERS" <<'PY'
-import json, sys
-c = json.load(open("tests/data/models/train_phi2/config.json"))
-c["hidden_size"] = int(sys.argv[2]); c["intermediate_size"] = 4 * int(sys.argv[2])
-c["num_hidden_layers"] = int(sys.argv[3])
-c["num_attention_heads"] = c["num_key_value_heads"] = int(sys.argv[2]) // 64
-json.dump(c, open(sys.argv[1], "w"), indent=1)
-PY
-"$IMP" create-model --config "$work/config.json" --output "$work/model" --seed 0 \
-  --tokenizer tests/data/models/train_phi2 >/dev/null
+make_train_model "$work"
 run() {  # name, ranks, env...
   local name=$1 n=$2; shift 2
   local flags=("$STAGE" --model_name_or_path "$work/model" --version phi2 --data_path tests/data/train/data.json

@@ -10,24 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMP=${1:-build/src/imp}
-HIDDEN=${HIDDEN:-1024}
-LAYERS=${LAYERS:-6}
-STAGE=${STAGE:-finetune}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh  # HIDDEN, LAYERS, STAGE, make_train_model
 work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-
-python3 - "$work/config.json" "$HIDDEN" "$LAYERS" <<'EOF'
-import json, sys
-c = json.load(open("tests/data/models/train_phi2/config.json"))
-c["hidden_size"] = int(sys.argv[2])
-c["intermediate_size"] = 4 * int(sys.argv[2])
-c["num_hidden_layers"] = int(sys.argv[3])
-c["num_attention_heads"] = int(sys.argv[2]) // 64
-c["num_key_value_heads"] = c["num_attention_heads"]
-json.dump(c, open(sys.argv[1], "w"), indent=1)
-EOF
-"$IMP" create-model --config "$work/config.json" --output "$work/model" --seed 0 \
-  --tokenizer tests/data/models/train_phi2 >/dev/null
+make_train_model "$work"
 
 flags=("$STAGE" --model_name_or_path "$work/model" --version phi2 --data_path tests/data/train/data.json
        --image_folder tests/data/train/images --output_dir "$work/out" --per_device_train_batch_size 2

@@ -8,13 +8,13 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
 #include <optional>
 #include <random>
 #include <thread>
 
 #include "imp/core/error.h"
+#include "imp/core/fault.h"
 #include "imp/core/fs.h"
 #include "imp/core/dtype.h"
 #include "imp/data/conversation.h"
@@ -29,10 +29,7 @@ namespace {
 // for rows sampled with that seed (a sampling failure cannot be provoked otherwise since tiny temperatures
 // decode greedily).
 void sampling_fault(uint64_t seed) {
-  const char* env = std::getenv("IMP_FAULT");
-  const std::string kind = "sample_fail:";
-  if (env && std::string(env).rfind(kind, 0) == 0 && std::string(env).substr(kind.size()) == std::to_string(seed))
-    IMP_FAIL("IMP_FAULT: sampling failed for seed ", seed);
+  if (fault_argument("sample_fail") == std::to_string(seed)) IMP_FAIL("IMP_FAULT: sampling failed for seed ", seed);
 }
 
 // The template with an OpenAI system message in place of the default one.

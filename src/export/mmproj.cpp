@@ -62,8 +62,7 @@ MmprojReport build_mmproj(Writer& w, const std::string& model, TensorType type, 
   StateDict sd = load_model_dir(model);
   auto it = sd.lower_bound(kImpTowerPrefix);
   if (it == sd.end() || it->first.rfind(kImpTowerPrefix, 0) != 0) {  // the tower in its own SigLIP directory
-    std::string tower = mc.mm_vision_tower;
-    if (!tower.empty() && tower[0] != '/') tower = join_path(model, tower);
+    const std::string tower = vision_tower_dir(mc.mm_vision_tower, model);
     IMP_CHECK_KIND(is_directory(tower), ErrorKind::usage, model, ": no vision tower weights in the checkpoint and ",
                    "mm_vision_tower ", quote(mc.mm_vision_tower), " is not a local directory");
     for (auto& [name, t] : rename_prefix(load_model_dir(tower), "vision_model.", kTower)) sd.emplace(name, t);

@@ -196,8 +196,7 @@ ModelConfig ModelConfig::from_json(const Json& j, const std::string& origin, con
   if (j.contains("vision_tower_config")) {
     c.vision = VisionConfig::from_json(j.at("vision_tower_config"), origin + " (vision_tower_config)");
   } else {
-    std::string dir = c.mm_vision_tower;
-    if (!dir.empty() && dir[0] != '/' && !model_dir.empty()) dir = join_path(model_dir, dir);
+    const std::string dir = vision_tower_dir(c.mm_vision_tower, model_dir);
     if (!c.mm_vision_tower.empty() && path_exists(join_path(dir, "config.json"))) {
       c.vision = VisionConfig::from_json(read_json_file(join_path(dir, "config.json"), json_limits::model_config), join_path(dir, "config.json"));
     } else {
@@ -213,6 +212,10 @@ ModelConfig ModelConfig::from_json(const Json& j, const std::string& origin, con
             " differs from the vision tower's hidden_size ", c.vision.hidden_size);
   c.vision_layers_kept();  // validates mm_vision_select_layer
   return c;
+}
+
+std::string vision_tower_dir(const std::string& mm_vision_tower, const std::string& model_dir) {
+  return mm_vision_tower.empty() ? std::string() : join_path(model_dir, mm_vision_tower);
 }
 
 ModelConfig ModelConfig::load(const std::string& model_dir) {

@@ -84,8 +84,7 @@ std::unique_ptr<ImpModel> ImpModel::from_pretrained(const std::string& dir, cons
   }
   if (c.kind == ModelKind::multimodal && !any_key_with_prefix(sd, kImpTowerPrefix)) {
     // A decoder checkpoint whose tower lives in the SigLIP directory named by mm_vision_tower.
-    std::string tower = c.mm_vision_tower;
-    if (!tower.empty() && tower[0] != '/') tower = join_path(dir, tower);
+    const std::string tower = vision_tower_dir(c.mm_vision_tower, dir);
     IMP_CHECK(is_directory(tower), dir, ": the checkpoint has no vision tower weights (", kImpTowerPrefix,
               "*) and mm_vision_tower '", c.mm_vision_tower, "' is not a local directory",
               "\nhint: point mm_vision_tower in config.json at a SigLIP folder with model.safetensors");

@@ -6,6 +6,7 @@
 
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
+#include "imp/core/strings.h"
 #include "imp/io/state_dict.h"
 #include "imp/models/config.h"
 #include "imp/models/imp_model.h"
@@ -27,8 +28,6 @@ uint64_t bytes_of(const StateDict& sd) {
   return n;
 }
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-
 // Which quantizable part a checkpoint tensor belongs to.
 enum class Part { none, decoder, vision, embedding };
 
@@ -47,8 +46,7 @@ Part part_of(const std::string& name, const torch::Tensor& t) {
 void fold_in_tower(const ModelConfig& mc, const std::string& model_dir, StateDict& sd, Json& cfg) {
   auto it = sd.lower_bound(kImpTowerPrefix);
   if (it != sd.end() && starts_with(it->first, kImpTowerPrefix)) return;
-  std::string tower = mc.mm_vision_tower;
-  if (!tower.empty() && tower[0] != '/') tower = join_path(model_dir, tower);
+  const std::string tower = vision_tower_dir(mc.mm_vision_tower, model_dir);
   IMP_CHECK_KIND(is_directory(tower), ErrorKind::usage, model_dir, ": the vision tower (mm_vision_tower '",
                  mc.mm_vision_tower, "') is not a local directory, so it cannot be quantized",
                  "\nhint: pass --no-vision to quantize the decoder only");
@@ -138,9 +136,8 @@ QuantizeReport quantize_model_dir(const QuantizeOptions& options) {
 
   cfg["quantization_config"] = qc.to_json();
   // A tower kept in another directory (mm_vision_tower) must still be found from the new location.
-  const std::string tower = cfg.value("mm_vision_tower", std::string());
-  if (!tower.empty() && tower[0] != '/' && is_directory(join_path(o.model, tower)))
-    cfg["mm_vision_tower"] = fs::absolute(join_path(o.model, tower)).lexically_normal().string();
+  const std::string tower = cfg.value("mm_vision_tower", std::string()), dir = vision_tower_dir(tower, o.model);
+  if (dir != tower && is_directory(dir)) cfg["mm_vision_tower"] = fs::absolute(dir).lexically_normal().string();
 
   const std::string tmp = o.output + ".tmp." + std::to_string(::getpid());
   std::error_code ec;

@@ -4,10 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 
 #include "imp/core/error.h"
+#include "imp/core/fault.h"
 #include "imp/core/fs.h"
 #include "imp/core/sha256.h"
 
@@ -173,11 +173,9 @@ std::optional<CheckpointRef> resolve_resume(const std::string& spec, const std::
 }
 
 int64_t fault_write_limit(const std::string& file_name) {
-  const char* env = std::getenv("IMP_FAULT");
-  if (!env) return -1;
-  const std::string spec(env), prefix = "ckpt_write:" + file_name + ":";
-  if (spec.rfind(prefix, 0) != 0) return -1;
-  return std::stoll(spec.substr(prefix.size()));
+  const std::string arg = fault_argument("ckpt_write"), prefix = file_name + ":";
+  if (arg.rfind(prefix, 0) != 0) return -1;
+  return std::stoll(arg.substr(prefix.size()));
 }
 
 }  // namespace imp::train

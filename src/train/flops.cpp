@@ -9,13 +9,12 @@
 #include <mutex>
 
 #include "imp/core/build_info.h"
+#include "imp/core/strings.h"
 #include "imp/models/config.h"
 #include "imp/nn/layers.h"
 
 namespace imp::train {
 namespace {
-
-bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
 
 bool any_trainable(torch::nn::Module& m) {
   for (const auto& p : m.parameters())

@@ -9,6 +9,7 @@
 
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
+#include "imp/core/strings.h"
 #include "imp/io/state_dict.h"
 #include "imp/models/lora.h"
 #include "imp/nn/layers.h"
@@ -23,8 +24,6 @@ namespace fsys = std::filesystem;
 const std::string kTowerPrefix = "model.vision_tower.";
 const std::string kProjectorPrefix = "model.mm_projector.";
 const std::string kPeftPrefix = "base_model.model.";
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 
 // Imp's wrapper model_type for a decoder model_type (imp-reference 2.1).
 std::pair<std::string, std::string> imp_type_for(const std::string& t, const std::string& origin) {

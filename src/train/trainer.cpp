@@ -4,7 +4,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include "imp/core/compat.h"
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
+#include "imp/core/fault.h"
 #include "imp/core/fs.h"
 #include "imp/data/data_loader.h"
 #include "imp/data/dataset.h"
@@ -541,14 +541,8 @@ class Trainer {
   //   nan_grad:<step> | inf_grad:<step>  poison one gradient at that step
   //   nan_grad_from:<step>               poison every step from there on
   //   signal_at:<step>[:<rank>]          raise SIGTERM after that step (on one rank, or all)
-  static std::string fault_spec(const char* kind) {
-    const char* env = std::getenv("IMP_FAULT");
-    if (!env || std::string(env).rfind(kind, 0) != 0) return {};
-    return std::string(env).substr(std::strlen(kind));
-  }
-
   void signal_fault() {
-    const std::string spec = fault_spec("signal_at:");
+    const std::string spec = fault_argument("signal_at");
     if (spec.empty()) return;
     const auto colon = spec.find(':');
     const int64_t step = std::stoll(spec.substr(0, colon));
@@ -557,11 +551,11 @@ class Trainer {
   }
 
   void inject_fault() {
-    for (const char* kind : {"nan_grad:", "inf_grad:", "nan_grad_from:"}) {
-      const std::string spec = fault_spec(kind);
+    for (const std::string_view kind : {"nan_grad", "inf_grad", "nan_grad_from"}) {
+      const std::string spec = fault_argument(kind);
       if (spec.empty()) continue;
       const int64_t at = std::stoll(spec), step = progress_.global_step + 1;
-      if (std::strcmp(kind, "nan_grad_from:") == 0 ? step < at : step != at) continue;
+      if (kind == "nan_grad_from" ? step < at : step != at) continue;
       torch::NoGradGuard no_grad;
       auto& g = zero_ ? sync_->shard(0) : params_.front().mutable_grad();
       if (!g.defined()) g = torch::zeros_like(params_.front());

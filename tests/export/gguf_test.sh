@@ -7,21 +7,15 @@
 #
 #   tests/export/gguf_test.sh <repository root> <imp binary>
 set -uo pipefail
-REPO=$(cd "${1:?usage: gguf_test.sh <repository root> <imp binary>}" && pwd)
-IMP=${2:?imp binary}
+# shellcheck source=tests/export/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # REPO, IMP, TMP, fail, text_models, imp_demo
 PY="$REPO/.venv-gguf/bin/python"
 if ! "$PY" -c 'import gguf, numpy' 2>/dev/null; then
   echo "FAIL: $PY cannot import gguf; run scripts/setup.sh (it creates .venv-gguf)"
   exit 1
 fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 
-"$IMP" create-model --config "$REPO/configs/models/demo-phi2.json" --tokenizer "$REPO/tests/data/tokenizers/phi2" \
-  --output "$TMP/demo-phi2" --seed 0 >/dev/null || fail "create-model demo-phi2"
-MODELS=("$REPO/tests/data/models/gen_phi2" "$REPO/tests/data/models/gen_qwen2" "$REPO/tests/data/models/gen_phi3" "$TMP/demo-phi2")
+text_models
 for model in "${MODELS[@]}"; do
   for type in f32 f16 q8_0 q4_0; do
     out="$TMP/$(basename "$model")-$type.gguf"
@@ -36,9 +30,7 @@ done
 # --mmproj: the SigLIP tower (the layers Imp keeps) + projector as llama.cpp's "clip" mmproj file, checked by
 # tests/export/mmproj_check.py; a demo-shaped Imp whose tower lives in its own directory, and the tiny Imp
 # fixtures (tower inside the checkpoint) of each family with their tokenizer copied in.
-"$IMP" create-model --config "$REPO/configs/models/demo-siglip.json" --output "$TMP/demo-siglip" --seed 0 >/dev/null &&
-  "$IMP" create-model --config "$REPO/configs/models/demo-phi2.json" --tokenizer "$REPO/tests/data/tokenizers/phi2" \
-    --vision-tower "$TMP/demo-siglip" --output "$TMP/imp-demo" --seed 0 >/dev/null || fail "create-model imp-demo"
+imp_demo
 IMPS=("$TMP/imp-demo")
 for fam in phi2 qwen2 phi3; do
   cp -r "$REPO/tests/data/models/imp_$fam" "$TMP/imp_$fam" && cp "$REPO/tests/data/tokenizers/$fam"/* "$TMP/imp_$fam/"

@@ -9,20 +9,14 @@
 #
 #   tests/export/llama_greedy.sh <repository root> <imp binary>
 set -uo pipefail
-REPO=$(cd "${1:?usage: llama_greedy.sh <repository root> <imp binary>}" && pwd)
-IMP=${2:?imp binary}
+# shellcheck source=tests/export/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # REPO, IMP, TMP, fail, text_models, imp_demo
 PY="$REPO/.venv-llama/bin/python"
 if ! "$PY" -c 'import llama_cpp, numpy' 2>/dev/null; then
   echo "SKIP: no .venv-llama with llama_cpp; IMP_LLAMA_CPP=1 scripts/setup.sh builds it (CPU, from source)"
   exit 77
 fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-"$IMP" create-model --config "$REPO/configs/models/demo-phi2.json" --tokenizer "$REPO/tests/data/tokenizers/phi2" \
-  --output "$TMP/demo-phi2" --seed 0 >/dev/null || fail "create-model demo-phi2"
-MODELS=("$REPO/tests/data/models/gen_phi2" "$REPO/tests/data/models/gen_qwen2" "$REPO/tests/data/models/gen_phi3" "$TMP/demo-phi2")
+text_models
 [ -n "${IMP_DEMO_MODEL:-}" ] && MODELS+=("$IMP_DEMO_MODEL")
 for model in "${MODELS[@]}"; do
   for type in f16 q8_0 q4_0; do
@@ -49,9 +43,7 @@ done
 # tower lives in its own directory) through libmtmd (tests/export/llama_mmproj.py). f16 must give imp's image
 # embeddings within 1% of their largest value (f16 weights; llama.cpp's GELU is the tanh form, imp's projector
 # uses erf; ggml's f16 GELU table) and the same greedy tokens except at a near-tie (imp's top-2 within 0.01).
-"$IMP" create-model --config "$REPO/configs/models/demo-siglip.json" --output "$TMP/demo-siglip" --seed 0 >/dev/null &&
-  "$IMP" create-model --config "$REPO/configs/models/demo-phi2.json" --tokenizer "$REPO/tests/data/tokenizers/phi2" \
-    --vision-tower "$TMP/demo-siglip" --output "$TMP/imp-demo" --seed 0 >/dev/null || fail "create-model imp-demo"
+imp_demo
 IMPS=("$REPO/tests/data/models/gen_phi2" "$REPO/tests/data/models/gen_qwen2" "$REPO/tests/data/models/gen_phi3" "$TMP/imp-demo")
 [ -n "${IMP_DEMO_MODEL:-}" ] && IMPS+=("$IMP_DEMO_MODEL")
 for model in "${IMPS[@]}"; do

@@ -127,6 +127,14 @@ TEST(Config, VisionSelectLayerKeepsLayers) {
   EXPECT_EQ(c.vision_layers_kept(), 1);
 }
 
+TEST(Config, VisionTowerDirIsAbsoluteOrNextToTheModel) {
+  EXPECT_EQ(vision_tower_dir("/towers/siglip", "runs/imp"), "/towers/siglip");
+  EXPECT_EQ(vision_tower_dir("siglip", "runs/imp"), "runs/imp/siglip");
+  EXPECT_EQ(vision_tower_dir("../siglip", "runs/imp/"), "runs/imp/../siglip");
+  EXPECT_EQ(vision_tower_dir("siglip", ""), "siglip");
+  EXPECT_EQ(vision_tower_dir("", "runs/imp"), "");
+}
+
 TEST(Sharding, SavedShardsLoadToTheSameModel) {
   auto sd = load_model_dir(model_dir("imp_qwen2"));
   auto dir = temp_dir("shards");

@@ -88,4 +88,9 @@ struct ModelConfig {
   std::string summary() const;
 };
 
+// The SigLIP directory a config's mm_vision_tower names: as written when absolute, else relative to the model
+// directory `model_dir`; "" when mm_vision_tower is "". (imp merge also looks relative to the working directory
+// first, as Imp's runs write it: train/merge.cpp.)
+std::string vision_tower_dir(const std::string& mm_vision_tower, const std::string& model_dir);
+
 }  // namespace imp
