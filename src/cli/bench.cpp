@@ -5,7 +5,6 @@
 #include <sys/resource.h>
 
 #include <chrono>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 
@@ -14,6 +13,7 @@
 #include "imp/core/compat.h"
 #include "imp/core/dtype.h"
 #include "imp/core/error.h"
+#include "imp/core/proc_memory.h"
 #include "imp/models/imp_model.h"
 #include "imp/models/labelled_loss.h"
 #include "imp/models/lora.h"
@@ -47,17 +47,9 @@ double peak_rss_mib() {
   return static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
-// Linux: restarts the VmHWM high-water mark (clear_refs 5), so training is measured without model building.
-bool reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  return static_cast<bool>(f << "5" << std::flush);
-}
-
 double vm_hwm_mib() {
-  std::ifstream f("/proc/self/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return -1;
+  const int64_t b = proc_status_bytes("VmHWM");
+  return b < 0 ? -1 : static_cast<double>(b) / (1024.0 * 1024.0);
 }
 
 template <typename F>

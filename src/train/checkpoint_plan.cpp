@@ -1,34 +1,14 @@
 #include "imp/train/checkpoint_plan.h"
 
 #include <algorithm>
-#include <fstream>
 #include <string>
 
-#include <unistd.h>
-
 #include "imp/core/build_info.h"
+#include "imp/core/proc_memory.h"
 #include "imp/nn/layers.h"
 #include "imp/train/memory_plan.h"
 
 namespace imp::train {
-namespace {
-
-// Linux: kB values of /proc/meminfo ("MemAvailable") and this process's resident bytes.
-double meminfo_bytes(const std::string& key) {
-  std::ifstream f("/proc/meminfo");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind(key + ":", 0) == 0) return std::stod(line.substr(key.size() + 1)) * 1024.0;
-  return 0;
-}
-
-double resident_bytes() {
-  std::ifstream f("/proc/self/statm");
-  double size = 0, resident = 0;
-  f >> size >> resident;
-  return resident * static_cast<double>(sysconf(_SC_PAGESIZE));
-}
-
-}  // namespace
 
 ActivationSetup activation_setup(ImpModel& model, bool half_autocast, int64_t logits_chunk) {
   ActivationSetup s;
@@ -62,9 +42,9 @@ CheckpointPlan make_checkpoint_plan(ImpModel& model, const TrainArgs& a, Stage s
     // The rest of the process (LibTorch, the tokenizer, the dataset): resident memory that is not parameters.
     double params = 0;
     for (const auto& p : model.root().parameters()) params += static_cast<double>(p.numel() * p.element_size());
-    const double rss = resident_bytes();
+    const double rss = static_cast<double>(std::max<int64_t>(0, proc_status_bytes("VmRSS")));
     plan.fixed_bytes += process_bytes >= 0 ? process_bytes : std::max(0.0, rss - params);
-    plan.budget_bytes = a.memory_budget_gb > 0 ? a.memory_budget_gb * kGiB : 0.9 * (rss + meminfo_bytes("MemAvailable"));
+    plan.budget_bytes = a.memory_budget_gb > 0 ? a.memory_budget_gb * kGiB : 0.9 * (rss + static_cast<double>(std::max<int64_t>(0, meminfo_bytes("MemAvailable"))));
   }
   return plan;
 }

@@ -16,12 +16,6 @@
 namespace imp::train {
 namespace {
 
-bool any_trainable(torch::nn::Module& m) {
-  for (const auto& p : m.parameters())
-    if (p.requires_grad()) return true;
-  return false;
-}
-
 // Forward and backward FLOPs per row of a linear (weight w; trained; gradients flow through its input).
 void linear_flops(double weights, bool trained, bool flows, double& fwd, double& bwd) {
   fwd += 2 * weights;

@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <set>
 
@@ -15,6 +14,7 @@
 #include "imp/core/error.h"
 #include "imp/core/fault.h"
 #include "imp/core/fs.h"
+#include "imp/core/proc_memory.h"
 #include "imp/data/data_loader.h"
 #include "imp/data/dataset.h"
 #include "imp/data/preprocess.h"
@@ -106,14 +106,6 @@ void fault_point(const std::string& path, int64_t step) {
   std::_Exit(137);
 }
 
-// A "VmRSS:" / "VmHWM:" line of /proc/self/status in bytes (-1 where there is none).
-int64_t proc_status_bytes(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size())) * 1024;
-  return -1;
-}
-
 void check_finite_weights(const TrainModel& tm) {
   for (const auto& p : tm.trainable)
     IMP_CHECK(torch::isfinite(p.tensor).all().item<bool>(), "refusing to save a checkpoint: trainable tensor ",
@@ -150,8 +142,8 @@ class Trainer {
     resume();
     // The peak reported at the end is that of training: loading the weights (a transient copy of them on the
     // host) is not part of it. Linux resets VmHWM to the current RSS on "5" > /proc/self/clear_refs.
-    std::ofstream("/proc/self/clear_refs") << "5";
-    rss_after_load_ = proc_status_bytes("VmRSS:");
+    reset_peak_rss();
+    rss_after_load_ = proc_status_bytes("VmRSS");
     const auto t0 = Clock::now();
     int64_t steps_this_run = 0;
     while (progress_.global_step < total_steps_) {
@@ -192,7 +184,7 @@ class Trainer {
   }
 
   void setup() {
-    rss_at_setup_ = proc_status_bytes("VmRSS:");
+    rss_at_setup_ = proc_status_bytes("VmRSS");
     tm_ = build_train_model(a_, stage_, device_);
     set_recompute_policy(*tm_.model, a_, stage_, pg_->size(), device_);
     auto tok = text::Tokenizer::from_path(tm_.tokenizer_dir);
@@ -659,7 +651,7 @@ class Trainer {
       std::cerr << "imp: " << stage_name(stage_) << " done: " << progress_.global_step << " steps in "
                 << format_duration(seconds) << ", outputs in " << a_.output_dir << "\n";
       // What --print_memory_plan predicts for a CPU run (bench/memory_plan_check.sh compares the two).
-      const int64_t peak = proc_status_bytes("VmHWM:");
+      const int64_t peak = proc_status_bytes("VmHWM");
       if (peak > 0 && rss_at_setup_ > 0)
         std::cerr << "imp: host memory: peak RSS " << peak / (1 << 20) << " MiB, " << (peak - rss_at_setup_) / (1 << 20)
                   << " MiB above the RSS before the model was built (peak of the training steps, after loading; "
