@@ -50,8 +50,11 @@ void add_tokenizer(Writer& w, const std::string& dir, const TextConfig& c, const
   std::vector<std::string> tokens(vocab);
   std::vector<int32_t> types(vocab, kUnused);
   for (size_t i = 0; i < vocab; ++i) tokens[i] = "[PAD" + std::to_string(i) + "]";
+  int64_t next_id = 0, turn_end_id = -1;  // the first id after every token of the files; turn_end's id
   auto place = [&](int64_t id, const std::string& text, int32_t type) {
     IMP_CHECK(id >= 0, path, ": negative token id ", id);
+    next_id = std::max(next_id, id + 1);
+    if (!turn_end.empty() && text == turn_end) turn_end_id = id;
     if (static_cast<size_t>(id) >= vocab) return;  // beyond the embedding: llama.cpp cannot use it either
     tokens[id] = text;
     types[id] = type;
@@ -61,18 +64,8 @@ void add_tokenizer(Writer& w, const std::string& dir, const TextConfig& c, const
     IMP_CHECK(id.is_number_integer(), path, ": vocab id of ", quote(text), " is not an integer");
     place(id.get<int64_t>(), text, spm && is_byte_token(text) ? kByte : (!unk.empty() && text == unk) ? kUnknown : kNormal);
   }
-  int64_t next_id = 0, turn_end_id = -1;
-  for (const auto& [text, id] : model["vocab"].items()) {
-    next_id = std::max(next_id, id.get<int64_t>() + 1);
-    if (text == turn_end) turn_end_id = id.get<int64_t>();
-  }
-  for (const auto& a : tok.value("added_tokens", Json::array())) {
-    const int64_t id = a.at("id").get<int64_t>();
-    const std::string text = a.at("content").get<std::string>();
-    place(id, text, a.value("special", false) ? kControl : kUserDefined);
-    next_id = std::max(next_id, id + 1);
-    if (text == turn_end) turn_end_id = id;
-  }
+  for (const auto& a : tok.value("added_tokens", Json::array()))
+    place(a.at("id").get<int64_t>(), a.at("content").get<std::string>(), a.value("special", false) ? kControl : kUserDefined);
   if (!turn_end.empty() && turn_end_id < 0 && static_cast<size_t>(next_id) < vocab) {
     turn_end_id = next_id;
     place(turn_end_id, turn_end, kControl);
