@@ -9,6 +9,7 @@
 #include "imp/io/state_dict.h"
 #include "imp/models/config.h"
 #include "imp/models/imp_model.h"
+#include "imp/models/tower_weights.h"
 
 namespace imp::gguf {
 namespace {
@@ -60,12 +61,11 @@ MmprojReport build_mmproj(Writer& w, const std::string& model, TensorType type, 
   const int64_t layers = mc.vision_layers_kept();
 
   StateDict sd = load_model_dir(model);
-  auto it = sd.lower_bound(kImpTowerPrefix);
-  if (it == sd.end() || it->first.rfind(kImpTowerPrefix, 0) != 0) {  // the tower in its own SigLIP directory
+  if (!has_tower_weights(sd)) {  // the tower in its own SigLIP directory
     const std::string tower = vision_tower_dir(mc.mm_vision_tower, model);
     IMP_CHECK_KIND(is_directory(tower), ErrorKind::usage, model, ": no vision tower weights in the checkpoint and ",
                    "mm_vision_tower ", quote(mc.mm_vision_tower), " is not a local directory");
-    for (auto& [name, t] : rename_prefix(load_model_dir(tower), "vision_model.", kTower)) sd.emplace(name, t);
+    add_tower_weights(sd, tower);
   }
 
   const image::ProcessorConfig pre;  // the normalisation imp (and Imp's SiglipImageProcessor) applies

@@ -8,6 +8,7 @@
 #include "imp/core/error.h"
 #include "imp/core/fs.h"
 #include "imp/io/state_dict.h"
+#include "imp/models/tower_weights.h"
 #include "imp/quant/quant_linear.h"
 
 namespace imp {
@@ -16,10 +17,19 @@ namespace {
 // Where the tower lives in a SigLIP checkpoint; kImpTowerPrefix + this is the only renaming imp does.
 const std::string kSiglipTowerPrefix = "vision_model.";
 
-bool any_key_with_prefix(const StateDict& sd, const std::string& prefix) {
-  auto it = sd.lower_bound(prefix);
-  return it != sd.end() && it->first.rfind(prefix, 0) == 0;
+}  // namespace
+
+bool has_tower_weights(const StateDict& sd) {
+  auto it = sd.lower_bound(kImpTowerPrefix);
+  return it != sd.end() && it->first.rfind(kImpTowerPrefix, 0) == 0;
 }
+
+void add_tower_weights(StateDict& sd, const std::string& tower_dir) {
+  for (auto& [name, t] : rename_prefix(load_model_dir(tower_dir), kSiglipTowerPrefix, kImpTowerPrefix + kSiglipTowerPrefix))
+    sd.emplace(name, t);
+}
+
+namespace {
 
 // With tie_word_embeddings, lm_head.weight is model.embed_tokens.weight and safetensors files made by
 // transformers hold only the latter. Some tools still write both; an equal copy is dropped, a different one
@@ -82,14 +92,13 @@ std::unique_ptr<ImpModel> ImpModel::from_pretrained(const std::string& dir, cons
     load_into(model->root(), sd, dir, opt);
     return model;
   }
-  if (c.kind == ModelKind::multimodal && !any_key_with_prefix(sd, kImpTowerPrefix)) {
+  if (c.kind == ModelKind::multimodal && !has_tower_weights(sd)) {
     // A decoder checkpoint whose tower lives in the SigLIP directory named by mm_vision_tower.
     const std::string tower = vision_tower_dir(c.mm_vision_tower, dir);
     IMP_CHECK(is_directory(tower), dir, ": the checkpoint has no vision tower weights (", kImpTowerPrefix,
               "*) and mm_vision_tower '", c.mm_vision_tower, "' is not a local directory",
               "\nhint: point mm_vision_tower in config.json at a SigLIP folder with model.safetensors");
-    for (auto& [name, t] : rename_prefix(load_model_dir(tower), kSiglipTowerPrefix, kImpTowerPrefix + kSiglipTowerPrefix))
-      sd.emplace(name, t);
+    add_tower_weights(sd, tower);
   }
   if (c.kind == ModelKind::multimodal) opt.ignore_prefixes = unused_tower_prefixes(c, kImpTowerPrefix);
   drop_tied_lm_head(c, sd, dir);
@@ -127,8 +136,7 @@ std::unique_ptr<ImpModel> ImpModel::from_parts(const Json& config, const std::st
   model->root().eval();
   model->set_attention_impl(spec.attention);
   StateDict sd = load_model_dir(llm_dir);
-  for (auto& [name, t] : rename_prefix(load_model_dir(tower_dir), kSiglipTowerPrefix, kImpTowerPrefix + kSiglipTowerPrefix))
-    sd.emplace(name, t);
+  add_tower_weights(sd, tower_dir);
   LoadOptions opt;
   opt.ignore_prefixes = unused_tower_prefixes(c, kImpTowerPrefix);
   opt.optional_prefixes = {"model.mm_projector."};

@@ -10,6 +10,7 @@
 #include "imp/io/state_dict.h"
 #include "imp/models/config.h"
 #include "imp/models/imp_model.h"
+#include "imp/models/tower_weights.h"
 #include "imp/quant/quantize.h"
 
 namespace imp::quant {
@@ -44,14 +45,12 @@ Part part_of(const std::string& name, const torch::Tensor& t) {
 // A tower kept in the SigLIP directory mm_vision_tower names is folded into the output (under the Imp
 // checkpoint's prefix, with its config as vision_tower_config), so the quantized directory is self-contained.
 void fold_in_tower(const ModelConfig& mc, const std::string& model_dir, StateDict& sd, Json& cfg) {
-  auto it = sd.lower_bound(kImpTowerPrefix);
-  if (it != sd.end() && starts_with(it->first, kImpTowerPrefix)) return;
+  if (has_tower_weights(sd)) return;
   const std::string tower = vision_tower_dir(mc.mm_vision_tower, model_dir);
   IMP_CHECK_KIND(is_directory(tower), ErrorKind::usage, model_dir, ": the vision tower (mm_vision_tower '",
                  mc.mm_vision_tower, "') is not a local directory, so it cannot be quantized",
                  "\nhint: pass --no-vision to quantize the decoder only");
-  for (auto& [name, t] : rename_prefix(load_model_dir(tower), "vision_model.", std::string(kImpTowerPrefix) + "vision_model."))
-    sd.emplace(name, t);
+  add_tower_weights(sd, tower);
   const std::string tower_cfg = join_path(tower, "config.json");
   if (!cfg.contains("vision_tower_config") && path_exists(tower_cfg)) {
     const Json j = read_json_file(tower_cfg);
