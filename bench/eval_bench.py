@@ -41,6 +41,22 @@ ARCH = {  # arch -> (fixture decoder, model_type, head_dim, conv mode, stop keyw
 }
 
 
+TOWER_PREFIX = "model.vision_tower.vision_tower.vision_model."  # Imp's names for SigLIP's vision_model.*
+
+
+def tower_core(tower):
+    """SiglipVisionModel's vision_model (transformers 4), or the model itself (transformers 5 flattened it)."""
+    return getattr(tower, "vision_model", tower)
+
+
+def apply_config(cfg, conf):
+    """Sets the decoder settings of an Imp config.json on the fixture's HF config. None values stay cfg's own:
+    transformers 5 reads rope_scaling=None set afterwards as "no RoPE parameters"."""
+    for k, v in conf.items():
+        if hasattr(cfg, k) and k not in ("model_type", "architectures") and v is not None:
+            setattr(cfg, k, v)
+
+
 def make(a):
     fixture = os.path.join(REPO, "tests", "data", "models", "gen_" + a.arch)
     dec, model_type, head_dim, _, _ = ARCH[a.arch]
@@ -59,9 +75,7 @@ def make(a):
     conf["vision_tower_config"] = mf.full_config_dict(vis)
     cls, cfg_fn = mf.DECODERS[dec][0], mf.DECODERS[dec][1]
     cfg = cfg_fn()
-    for k, v in conf.items():
-        if hasattr(cfg, k) and k not in ("model_type", "architectures"):
-            setattr(cfg, k, v)
+    apply_config(cfg, conf)
     torch.manual_seed(0)
     lm = cls(cfg)
     mf.randomize_(lm, 1)
@@ -70,12 +84,12 @@ def make(a):
     proj = nn.Sequential(nn.Linear(1152, a.hidden), nn.GELU(), nn.Linear(a.hidden, a.hidden))
     mf.randomize_(proj, 3)
     sd = dict(lm.state_dict())
-    for k, v in tower.state_dict().items():
-        if k.startswith("vision_model.encoder.layers.") and int(k.split(".")[3]) >= a.vision_layers:
+    for k, v in tower_core(tower).state_dict().items():
+        if k.startswith("encoder.layers.") and int(k.split(".")[2]) >= a.vision_layers:
             continue
-        if k.startswith("vision_model.post_layernorm") or k.startswith("vision_model.head"):
+        if k.startswith(("post_layernorm", "head")):
             continue
-        sd["model.vision_tower.vision_tower." + k] = v
+        sd[TOWER_PREFIX + k] = v
     for k, v in proj.state_dict().items():
         sd["model.mm_projector." + k] = v
     if os.path.isdir(a.out):
@@ -107,9 +121,7 @@ class Model:
         self.arch = arch
         cls, cfg_fn = mf.DECODERS[ARCH[arch][0]][0], mf.DECODERS[ARCH[arch][0]][1]
         cfg = cfg_fn()
-        for k, v in conf.items():
-            if hasattr(cfg, k) and k not in ("model_type", "architectures"):
-                setattr(cfg, k, v)
+        apply_config(cfg, conf)
         cfg._attn_implementation = "eager"
         sd = load_file(os.path.join(d, "model.safetensors"))
         self.lm = cls(cfg)
@@ -119,8 +131,9 @@ class Model:
                                    if k not in ("model_type", "architectures")})
         vc.num_hidden_layers = conf["vision_tower_config"]["num_hidden_layers"] + conf["mm_vision_select_layer"] + 1
         self.tower = SiglipVisionModel(vc)
-        pre = "model.vision_tower.vision_tower."
-        self.tower.load_state_dict({k[len(pre):]: v for k, v in sd.items() if k.startswith(pre)}, strict=False)
+        r = tower_core(self.tower).load_state_dict(
+            {k[len(TOWER_PREFIX):]: v for k, v in sd.items() if k.startswith(TOWER_PREFIX)}, strict=False)
+        assert not r.unexpected_keys and all(k.startswith(("post_layernorm", "head")) for k in r.missing_keys), r
         h = conf["hidden_size"]
         self.proj = nn.Sequential(nn.Linear(conf["mm_hidden_size"], h), nn.GELU(), nn.Linear(h, h))
         self.proj.load_state_dict({k[len("model.mm_projector."):]: v for k, v in sd.items()

@@ -16,10 +16,11 @@ endif()
 add_library(imp_header_deps INTERFACE)
 target_include_directories(imp_header_deps SYSTEM INTERFACE ${IMP_NLOHMANN_INCLUDE} ${IMP_CLI11_INCLUDE})
 
-# OpenCV core/imgproc/imgcodecs: the CMake package when libopencv-dev is installed, else the three
-# libraries of the smaller Debian -dev packages found directly.
+# OpenCV core/imgproc/imgcodecs: the CMake package when libopencv-dev is installed (or the static one that
+# scripts/pack_deps.sh --opencv puts in third_party/opencv), else the three libraries of the smaller Debian -dev
+# packages found directly.
 if(IMP_WITH_OPENCV)
-  find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs)
+  find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs PATHS "${IMP_THIRD_PARTY_DIR}/opencv")
   if(OpenCV_FOUND)
     add_library(imp_opencv INTERFACE)
     target_include_directories(imp_opencv SYSTEM INTERFACE ${OpenCV_INCLUDE_DIRS})
@@ -41,6 +42,11 @@ if(IMP_WITH_OPENCV)
 endif()
 if(IMP_WITH_OPENCV)
   find_package(JPEG QUIET)  # raw CMYK/YCCK JPEG decoding (libjpeg62-turbo-dev)
+  if(NOT JPEG_FOUND AND EXISTS "${IMP_THIRD_PARTY_DIR}/lib/libjpeg.a")  # pack_deps.sh --opencv
+    set(JPEG_INCLUDE_DIR "${IMP_THIRD_PARTY_INCLUDE}" CACHE PATH "" FORCE)
+    set(JPEG_LIBRARY "${IMP_THIRD_PARTY_DIR}/lib/libjpeg.a" CACHE FILEPATH "" FORCE)
+    find_package(JPEG QUIET)
+  endif()
   if(NOT JPEG_FOUND)
     message(STATUS "imp: libjpeg not found, the image pipeline is not built (IMP_WITH_OPENCV=OFF)")
     set(IMP_WITH_OPENCV OFF)

@@ -11,6 +11,7 @@
 # training and generation workflow tests then cannot be built, and the report says so.
 #
 #   scripts/gpu_check.sh [--dry-run | --allow-cpu] [--python PY] [--build-dir DIR] [--report FILE] [--skip-bench]
+#                        [--budget S]
 #     --dry-run     print every step instead of running it (works on a machine without a GPU)
 #     --allow-cpu   run every step on a machine without a GPU (the CUDA tests skip, tiny benchmarks run on the
 #                   CPU): a test of this script, not a GPU check
@@ -18,11 +19,14 @@
 #     --build-dir   default build-gpu
 #     --report      the Markdown report to write
 #     --skip-bench  build and test only
+#     --budget S    finish within S seconds (a lent GPU's time is short): each step's limit is cut to what is
+#                   left, a step with under a minute left is skipped and the report says so
 set -uo pipefail
+export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::FutureWarning}"  # transformers 5 deprecation notes, not results
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-dry=0 allow_cpu=0 py=python3 build=build-gpu report="" bench=1
+dry=0 allow_cpu=0 py=python3 build=build-gpu report="" bench=1 budget=0
 while (($#)); do
   case "$1" in
     --dry-run) dry=1 ;;
@@ -31,7 +35,8 @@ while (($#)); do
     --build-dir) build="$2"; shift ;;
     --report) report="$2"; shift ;;
     --skip-bench) bench=0 ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    --budget) budget="$2"; shift ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -44,10 +49,19 @@ sections=""  # the report body, built step by step
 add() { sections+="$*"$'\n'; }
 skip() { skipped+=("$1"); echo "gpu_check: skipped $1"; }
 
-# step NAME TIMEOUT_S CMD...: runs CMD (or prints it in a dry run) with its output in $logs/NAME.log.
+# step NAME TIMEOUT_S CMD...: runs CMD (or prints it in a dry run) with its output in $logs/NAME.log. Under
+# --budget the limit is cut to the time left (10 s kept for the report) and a step with under 60 s is skipped.
 step() {
   local name="$1" limit="$2"
   shift 2
+  if ((budget > 0 && !dry)); then
+    local left=$((budget - SECONDS - 10))
+    if ((left < 60)); then
+      skip "$name: ${left} s of the --budget $budget s left"
+      return 1
+    fi
+    ((limit <= left)) || limit=$left
+  fi
   if ((dry)); then
     printf '[dry-run] %-14s (limit %4ss) %s\n' "$name" "$limit" "$*"
     return 0
@@ -154,12 +168,15 @@ if ((bench)); then
   "$py" -c 'import transformers, peft' >/dev/null 2>&1 && have_hf=1
   bench_args=(--device cuda --dtype bfloat16 --arch phi2 --layers 4 --vision-layers 2 --batch 4 --seq 512 \
               --mode lora --lora-r 64 --iters 10 --warmup 3 --threads 1)
-  gen_env=(DEVICE=cuda DTYPE=float16 LAYERS=4 HIDDEN=2560 IMAGE=384 QUESTIONS=32 NEW=64 BATCHES="1 8")
+  gen_dev=cuda gen_dtype=float16 gen_new=64
+  gen_env=(LAYERS=4 HIDDEN=2560 IMAGE=384 QUESTIONS=32 BATCHES="1 8")
   if [ "$cuda_ok" != 1 ]; then  # --allow-cpu: the same steps, tiny
     bench_args=(--device cpu --dtype float32 --arch phi2 --layers 1 --vision-layers 1 --batch 1 --seq 64 \
                 --mode lora --lora-r 8 --iters 1 --warmup 0 --threads "$(nproc)")
-    gen_env=(DEVICE=cpu DTYPE=float32 LAYERS=1 HIDDEN=384 IMAGE=64 QUESTIONS=4 NEW=8 BATCHES="1 4")
+    gen_dev=cpu gen_dtype=float32 gen_new=8
+    gen_env=(LAYERS=1 HIDDEN=384 IMAGE=64 QUESTIONS=4 BATCHES="1 8")
   fi
+  gen_env+=(DEVICE=$gen_dev DTYPE=$gen_dtype NEW=$gen_new WORK="$build/eval_bench")  # the model: reused below
   if ((have_hf)) || ((dry)); then
     if step bench_train 240 env IMP_BIN="$build/src/imp" IMP_BENCH_PYTHON="$py" bench/run_train_bench.sh "${bench_args[@]}" &&
       ((!dry)); then
@@ -167,14 +184,6 @@ if ((bench)); then
       add "### Training step: imp bench train vs bench/train_bench.py (HF transformers + PEFT)"
       add ""
       add "$(cat "$logs/bench_train.log")"
-    fi
-    # Imp's stage-2 recipe at full depth (bench/README.md "imp-stage2"); CUDA only (hours on a CPU).
-    if [ "$cuda_ok" = 1 ] && step bench_train_stage2 600 env IMP_BIN="$build/src/imp" IMP_BENCH_PYTHON="$py" \
-        IMP_BENCH_DEVICE=cuda bench/run_train_bench.sh --preset imp-stage2 && ((!dry)); then
-      add ""
-      add "### Training step, --preset imp-stage2 (Phi-2 x32, SigLIP x26, LoRA r256, bf16 base, length mix)"
-      add ""
-      add "$(cat "$logs/bench_train_stage2.log")"
     fi
     if step bench_generate 240 env PYTHON="$py" IMP="$build/src/imp" DECODE=hf-generate "${gen_env[@]}" \
       bench/run_eval_bench.sh && ((!dry)); then
@@ -184,6 +193,25 @@ if ((bench)); then
       add '```'
       add "$(cat "$logs/bench_generate.log")"
       add '```'
+    fi
+    # The same model quantized (imp quantize, weight-only int8 / int4) and run by imp eval on this device.
+    if step quant_generate 150 env PYTHON="$py" IMP="$build/src/imp" "${gen_env[@]}" bench/run_quant_generate.sh &&
+      ((!dry)); then
+      add ""
+      add "### Weight-only int8 / int4 (imp quantize) on the generation model, imp eval on the same device"
+      add ""
+      add '```'
+      add "$(cat "$logs/quant_generate.log")"
+      add '```'
+    fi
+    # Imp's stage-2 recipe at full depth (bench/README.md "imp-stage2"); CUDA only (hours on a CPU). Last: under
+    # --budget it gets what is left.
+    if [ "$cuda_ok" = 1 ] && step bench_train_stage2 600 env IMP_BIN="$build/src/imp" IMP_BENCH_PYTHON="$py" \
+        IMP_BENCH_DEVICE=cuda bench/run_train_bench.sh --preset imp-stage2 && ((!dry)); then
+      add ""
+      add "### Training step, --preset imp-stage2 (Phi-2 x32, SigLIP x26, LoRA r256, bf16 base, length mix)"
+      add ""
+      add "$(cat "$logs/bench_train_stage2.log")"
     fi
   else
     skip "Python side of the benchmarks: '$py' has no transformers + peft (no internet to install them); imp alone below"
