@@ -94,11 +94,12 @@ else
   [ "$IMP_DRY_RUN" = 1 ] || echo "$DATA_ARGS" >"$DATA/.demo-args"
 fi
 
-# 3. Random models: the decoder (Phi-2 shape, the test tokenizer), the SigLIP tower, and for the "before"
-#    evaluation the starting point as one Imp model (same decoder weights, that tower, a fresh projector).
-step "random models"
+# 3. Models: the random decoder (Phi-2 shape, the test tokenizer), the designed SigLIP tower (a stand-in for the
+#    pretrained one Imp starts from: docs/demo.md), and for the "before" evaluation the starting point as one Imp
+#    model (same decoder weights, that tower, a fresh projector).
+step "models"
 imp_run "$IMP_BIN" create-model --config "$DECODER_CONFIG" --output "$MODELS/demo-phi2" --tokenizer "$TOKENIZER" --seed "$SEED" --force
-imp_run "$IMP_BIN" create-model --config "$TOWER_CONFIG" --output "$MODELS/demo-siglip" --seed "$SEED" --force
+imp_run "$IMP_BIN" create-model --config "$TOWER_CONFIG" --output "$MODELS/demo-siglip" --tower-init designed --seed "$SEED" --force
 imp_run "$IMP_BIN" create-model --config "$DECODER_CONFIG" --output "$MODELS/imp-demo-start" --tokenizer "$TOKENIZER" \
   --vision-tower "$MODELS/demo-siglip" --seed "$SEED" --force
 

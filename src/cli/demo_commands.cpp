@@ -124,6 +124,11 @@ void add_demo_commands(CLI::App& root, Commands& out) {
                        "SigLIP directory: make an Imp model (decoder + this tower + new projector) from a decoder config");
   c_create->add_option("--seed", create->seed, "random seed (same seed -> identical files)")->capture_default_str();
   c_create->add_option("--dtype", create->dtype, "float32 | bfloat16 | float16")->capture_default_str();
+  c_create->add_option("--tower-init", create->tower_init,
+                       "SigLIP towers: random (N(0, initializer_range)) | designed (the demo's stand-in for a "
+                       "pretrained tower: edges, colour and an image summary in every token; docs/demo.md)")
+      ->check(CLI::IsMember({"random", "designed"}))
+      ->capture_default_str();
   c_create->add_flag("--force", create->force, "overwrite an existing model directory");
   out.push_back({c_create, [create] {
                    const auto r = demo::create_model(*create);

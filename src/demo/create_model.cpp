@@ -10,6 +10,7 @@
 #include "imp/core/fs.h"
 #include "imp/core/json.h"
 #include "imp/demo/rng.h"
+#include "imp/demo/tower_design.h"
 #include "imp/io/state_dict.h"
 #include "imp/models/imp_model.h"
 #include "imp/text/tokenizer.h"
@@ -118,6 +119,9 @@ CreateModelResult create_model(const CreateModelOptions& o) {
   const ModelConfig config = ModelConfig::from_json(raw, o.config, o.output);
   IMP_CHECK_KIND(o.tokenizer.empty() || config.kind != ModelKind::vision, ErrorKind::usage,
                  "create-model: --tokenizer is for decoders; ", o.config, " is a vision tower");
+  IMP_CHECK_KIND(o.tower_init == "random" || (o.tower_init == "designed" && config.kind == ModelKind::vision),
+                 ErrorKind::usage, "create-model: --tower-init ", o.tower_init, " is for SigLIP configs (random or "
+                 "designed); ", o.config, " has model_type '", config.model_type, "'");
   if (!o.tokenizer.empty()) {  // before anything is written
     IMP_CHECK_KIND(is_directory(o.tokenizer), ErrorKind::usage, "--tokenizer ", o.tokenizer, ": not a directory");
     check_vocab(o.tokenizer, config.text);
@@ -146,6 +150,7 @@ CreateModelResult create_model(const CreateModelOptions& o) {
   }
   const int64_t pad = config.kind != ModelKind::vision && config.text.pad_token_id ? *config.text.pad_token_id : -1;
   init_weights(weights, res.initializer_range, o.seed, pad);
+  if (o.tower_init == "designed") design_demo_tower(weights, config.vision);
   for (auto& [name, t] : weights) {
     t = t.detach().to(dtype);
     res.parameters += t.numel();

@@ -11,6 +11,7 @@
 #include "imp/core/error.h"
 #include "imp/core/json.h"
 #include "imp/demo/create_model.h"
+#include "imp/demo/tower_design.h"
 #include "imp/models/imp_model.h"
 #include "test_utils.h"
 
@@ -121,7 +122,7 @@ TEST_F(CreateModel, SiglipKeepsEveryLayer) {
   ImpInputs in;
   in.pixel_values = torch::randn({2, 3, 64, 64});
   const auto out = model->forward(in);
-  EXPECT_EQ(out.image_features.sizes(), torch::IntArrayRef({2, 64, 64}));
+  EXPECT_EQ(out.image_features.sizes(), torch::IntArrayRef({2, 64, 128}));
 }
 
 // --vision-tower: the Imp starting point, decoder weights identical to the plain decoder of that seed.
@@ -131,7 +132,7 @@ TEST_F(CreateModel, ImpModelFromDecoderAndTower) {
   const std::string imp = make("imp", "demo-phi2.json", 3, test::data_path("tokenizers/phi2"), tower);
   const Json cfg = read_json_file(imp + "/config.json");
   EXPECT_EQ(cfg["model_type"], "imp");
-  EXPECT_EQ(cfg["mm_hidden_size"], 64);
+  EXPECT_EQ(cfg["mm_hidden_size"], 128);
   EXPECT_EQ(cfg["mm_projector_type"], "mlp2x_gelu");
   EXPECT_EQ(cfg["architectures"][0], "ImpForCausalLM");
   const StateDict a = load_model_dir(dec), b = load_model_dir(imp);
@@ -154,6 +155,52 @@ TEST_F(CreateModel, ImpModelFromDecoderAndTower) {
   in.input_ids = torch::tensor({{64, -200, 286, 67}}, torch::kInt64);
   in.pixel_values = torch::randn({1, 3, 64, 64});
   EXPECT_EQ(model->forward(in).logits.size(1), 3 + 64);
+}
+
+// --tower-init designed (demo/tower_design.h): orientation energies at an edge, and the image's means of energies,
+// saturation and colour in every token.
+TEST_F(CreateModel, DesignedTowerSeesEdgesAndSummarisesTheImage) {
+  CreateModelOptions o;
+  o.config = repo_path("configs/models/demo-siglip.json");
+  o.output = (root_ / "designed").string();
+  o.tower_init = "designed";
+  create_model(o);
+  auto model = ImpModel::from_pretrained(o.output);
+  // Light grey (0.8 after the processor's [-1, 1] scaling), then red left of x = 36 and red above y = 36 (both
+  // lines cut through a patch: a patch-aligned edge would have no gradient inside any patch).
+  const auto red = torch::tensor({1.0f, -0.7f, -0.7f}).view({3, 1, 1});
+  auto px = torch::full({3, 3, 64, 64}, 0.8f);
+  px[1].slice(2, 0, 36).copy_(red.expand({3, 64, 36}));
+  px[2].slice(1, 0, 36).copy_(red.expand({3, 36, 64}));
+  ImpInputs in;
+  in.pixel_values = px;
+  torch::NoGradGuard no_grad;
+  const auto f = model->forward(in).image_features;  // [3, 64 tokens, hidden]
+  const DemoTowerLayout lay;
+  const auto pooled = f.slice(2, lay.pooled, lay.end);
+  EXPECT_LT((pooled - pooled.slice(1, 0, 1)).abs().max().item<float>(), 1e-4f) << "pooled channels differ between tokens";
+  const auto energies = pooled.select(1, 0).slice(1, 0, DemoTowerLayout::orientations);  // [3 images, 6]
+  const auto saturation = pooled.select(1, 0).select(1, DemoTowerLayout::orientations);
+  EXPECT_LT(energies[0].abs().max().item<float>(), 1e-3f) << energies[0];  // flat grey: no edges
+  EXPECT_LT(saturation[0].abs().item<float>(), 1e-3f);
+  EXPECT_GT(saturation[1].item<float>(), 0.1f);
+  const auto e_vertical = energies[1], e_horizontal = energies[2];  // orientation 0: along x, 3: along y
+  EXPECT_GT(e_vertical[0].item<float>(), 3 * e_vertical[3].item<float>() + 0.1f) << e_vertical;
+  EXPECT_GT(e_horizontal[3].item<float>(), 3 * e_horizontal[0].item<float>() + 0.1f) << e_horizontal;
+  // The edge's own tokens: column 4 (x 32..39) of the vertical edge has energy at orientation 0, column 0 none.
+  const auto local = f[1].slice(1, lay.energy, lay.energy + 1).view({8, 8});
+  EXPECT_GT(local.select(1, 4).min().item<float>(), 0.1f) << local;
+  EXPECT_LT(local.select(1, 0).abs().max().item<float>(), 1e-3f) << local;
+
+  o.config = repo_path("configs/models/demo-phi2.json");  // a decoder config
+  o.output = (root_ / "designed_decoder").string();
+  try {
+    create_model(o);
+    ADD_FAILURE() << "designed a decoder";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::usage);
+    EXPECT_NE(std::string(e.what()).find("--tower-init"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(CreateModel, WholeImpConfigAndBf16) {

@@ -92,7 +92,7 @@ expect_contains "merge without -lora" "$out" "-lora <LoRA output directory> is r
 out=$(run "$REPO/scripts/demo.sh" --dry-run --out "$TMP/demo")
 expect_contains "demo" "$out" "imp demo-data --out $TMP/demo/data --seed 0" \
   "imp create-model --config $REPO/configs/models/demo-phi2.json --output $TMP/demo/models/demo-phi2 --tokenizer $REPO/tests/data/tokenizers/phi2" \
-  "imp create-model --config $REPO/configs/models/demo-siglip.json --output $TMP/demo/models/demo-siglip" \
+  "imp create-model --config $REPO/configs/models/demo-siglip.json --output $TMP/demo/models/demo-siglip --tower-init designed" \
   "--vision-tower $TMP/demo/models/demo-siglip" \
   "imp pretrain --model_name_or_path $TMP/demo/models/demo-phi2 --version plain --data_path $TMP/demo/data/pretrain.json" \
   "imp finetune-lora --lora_enable True" "--pretrain_mm_mlp_adapter $TMP/demo/checkpoints/imp-demo-stage1/mm_projector.safetensors" \

@@ -24,6 +24,7 @@ struct CreateModelOptions {
   uint64_t seed = 0;
   std::string dtype = "float32";  // float32 | bfloat16 | float16 (weights are drawn in float32, then cast)
   bool force = false;             // overwrite an existing model directory
+  std::string tower_init = "random";  // SigLIP configs: random | designed (demo/tower_design.h)
 };
 
 struct CreateModelResult {
