@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 IMP=${IMP:-build/src/imp} PYTHON=${PYTHON:-python3}
 WORK=${WORK:?WORK: the folder of a bench/run_eval_bench.sh run} DEVICE=${DEVICE:-cpu} DTYPE=${DTYPE:-float32}
 NEW=${NEW:-32}
-[ -f "$WORK/imp_8.jsonl" ] || { echo "run_quant_generate.sh: $WORK/imp_8.jsonl missing: run bench/run_eval_bench.sh with batch 8 and WORK=$WORK first" >&2; exit 2; }
+[ -f "$WORK/imp_8.jsonl" ] || {
+  echo "run_quant_generate.sh: $WORK/imp_8.jsonl missing: run bench/run_eval_bench.sh with batch 8 and WORK=$WORK first" >&2
+  exit 2
+}
 for bits in 8 4; do
   rm -rf "$WORK/q$bits"
   "$IMP" quantize --model "$WORK/model" --output "$WORK/q$bits" --bits "$bits" >/dev/null

@@ -133,7 +133,9 @@ void add_demo_commands(CLI::App& root, Commands& out) {
   out.push_back({c_create, [create] {
                    const auto r = demo::create_model(*create);
                    std::cout << "create-model: " << create->output << ": " << r.tensors << " tensors, " << r.parameters
-                             << " parameters, N(0, " << r.initializer_range << ") init, seed " << create->seed << "\n"
+                             << " parameters, N(0, " << r.initializer_range << ") init"
+                             << (create->tower_init == "designed" ? " (stem, layers 0-1 designed)" : "") << ", seed "
+                             << create->seed << "\n"
                              << r.summary << "\n";
                    return 0;
                  }});

@@ -178,7 +178,7 @@ TEST_F(CreateModel, DesignedTowerSeesEdgesAndSummarisesTheImage) {
   const auto f = model->forward(in).image_features;  // [3, 64 tokens, hidden]
   const DemoTowerLayout lay;
   const auto pooled = f.slice(2, lay.pooled, lay.end);
-  EXPECT_LT((pooled - pooled.slice(1, 0, 1)).abs().max().item<float>(), 1e-4f) << "pooled channels differ between tokens";
+  EXPECT_LT((pooled - pooled.slice(1, 0, 1)).abs().max().item<float>(), 1e-4f) << "pooled channels differ";
   const auto energies = pooled.select(1, 0).slice(1, 0, DemoTowerLayout::orientations);  // [3 images, 6]
   const auto saturation = pooled.select(1, 0).select(1, DemoTowerLayout::orientations);
   EXPECT_LT(energies[0].abs().max().item<float>(), 1e-3f) << energies[0];  // flat grey: no edges
