@@ -168,15 +168,13 @@ if ((bench)); then
   "$py" -c 'import transformers, peft' >/dev/null 2>&1 && have_hf=1
   bench_args=(--device cuda --dtype bfloat16 --arch phi2 --layers 4 --vision-layers 2 --batch 4 --seq 512 \
               --mode lora --lora-r 64 --iters 10 --warmup 3 --threads 1)
-  gen_dev=cuda gen_dtype=float16 gen_new=64
-  gen_env=(LAYERS=4 HIDDEN=2560 IMAGE=384 QUESTIONS=32 BATCHES="1 8")
+  gen_env=(DEVICE=cuda DTYPE=float16 LAYERS=4 HIDDEN=2560 IMAGE=384 QUESTIONS=32 NEW=64 BATCHES="1 8")
   if [ "$cuda_ok" != 1 ]; then  # --allow-cpu: the same steps, tiny
     bench_args=(--device cpu --dtype float32 --arch phi2 --layers 1 --vision-layers 1 --batch 1 --seq 64 \
                 --mode lora --lora-r 8 --iters 1 --warmup 0 --threads "$(nproc)")
-    gen_dev=cpu gen_dtype=float32 gen_new=8
-    gen_env=(LAYERS=1 HIDDEN=384 IMAGE=64 QUESTIONS=4 BATCHES="1 8")
+    gen_env=(DEVICE=cpu DTYPE=float32 LAYERS=1 HIDDEN=384 IMAGE=64 QUESTIONS=4 NEW=8 BATCHES="1 8")
   fi
-  gen_env+=(DEVICE=$gen_dev DTYPE=$gen_dtype NEW=$gen_new WORK="$build/eval_bench")  # the model: reused below
+  gen_env+=(WORK="$build/eval_bench")  # the generation model, reused by the int8/int4 step
   if ((have_hf)) || ((dry)); then
     if step bench_train 240 env IMP_BIN="$build/src/imp" IMP_BENCH_PYTHON="$py" bench/run_train_bench.sh "${bench_args[@]}" &&
       ((!dry)); then

@@ -10,7 +10,7 @@
 #   googletest/  GoogleTest's source (googletest), built by the tests' CMake when no GTest is installed
 #   With --opencv also the image pipeline (`imp data`, `imp train`, `imp eval`, the demo):
 #   include/ + lib/  jpeglib.h & co. and libjpeg.a (libjpeg62-turbo-dev)
-#   opencv/      a static OpenCV $ocv_version (core, imgproc, imgcodecs with PNG, WebP, BMP; JPEG is imp's own
+#   opencv/      a static OpenCV 4.10 (core, imgproc, imgcodecs with PNG, WebP, BMP; JPEG is imp's own
 #                libjpeg path) built from the source in PyPI's opencv-python-headless sdist (~95 MB download,
 #                ~10 minutes on 2 cores, ~25 MB installed). Debian's shared OpenCV pulls in GDAL and ~140 libraries.
 #   scripts/pack_deps.sh [--opencv] [DIR]     (default: <repo>/third_party)

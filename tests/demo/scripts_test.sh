@@ -102,6 +102,13 @@ expect_contains "demo" "$out" "imp demo-data --out $TMP/demo/data --seed 0" \
   "imp demo-score --gt $TMP/demo/data/eval/answers_gt.jsonl"
 [ ! -e "$TMP/demo" ] && pass || fail "demo --dry-run created $TMP/demo"
 
+# ---- the GPU check: every step in order, the int8/int4 step reusing the generation model ----
+out=$(run bash "$REPO/scripts/gpu_check.sh" --dry-run --build-dir "$TMP/gpu" --budget 480)
+expect_contains "gpu_check" "$out" "configure" "ctest -L gpu" "bench/run_train_bench.sh" \
+  "WORK=$TMP/gpu/eval_bench bench/run_eval_bench.sh" "WORK=$TMP/gpu/eval_bench bench/run_quant_generate.sh"
+out=$(run bash "$REPO/scripts/gpu_check.sh" --bogus)
+expect_contains "gpu_check unknown flag" "$out" "unknown argument '--bogus'"
+
 # ---- Slurm: dry runs ----
 slurm_env=(env SLURM_SUBMIT_DIR="$REPO" SLURM_JOB_ID=1234 SLURM_NNODES=2 MASTER_ADDR=node1 IMP_DRY_RUN=1)
 out=$(run "${slurm_env[@]}" SLURM_NTASKS_PER_NODE='4(x2)' bash "$REPO/scripts/slurm/train_srun.sbatch" scripts/finetune_lora.sh --max_steps 5)
