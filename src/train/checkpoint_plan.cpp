@@ -42,9 +42,10 @@ CheckpointPlan make_checkpoint_plan(ImpModel& model, const TrainArgs& a, Stage s
     // The rest of the process (LibTorch, the tokenizer, the dataset): resident memory that is not parameters.
     double params = 0;
     for (const auto& p : model.root().parameters()) params += static_cast<double>(p.numel() * p.element_size());
-    const double rss = static_cast<double>(std::max<int64_t>(0, proc_status_bytes("VmRSS")));
+    auto known = [](int64_t bytes) { return static_cast<double>(std::max<int64_t>(0, bytes)); };  // -1: not Linux
+    const double rss = known(proc_status_bytes("VmRSS"));
     plan.fixed_bytes += process_bytes >= 0 ? process_bytes : std::max(0.0, rss - params);
-    plan.budget_bytes = a.memory_budget_gb > 0 ? a.memory_budget_gb * kGiB : 0.9 * (rss + static_cast<double>(std::max<int64_t>(0, meminfo_bytes("MemAvailable"))));
+    plan.budget_bytes = a.memory_budget_gb > 0 ? a.memory_budget_gb * kGiB : 0.9 * (rss + known(meminfo_bytes("MemAvailable")));
   }
   return plan;
 }

@@ -19,13 +19,13 @@ namespace imp::demo {
 // Where the designed channels sit in a token (the rest keep random stem filters).
 struct DemoTowerLayout {
   static constexpr int64_t orientations = 6;  // 0, 30, ..., 150 degrees; 0 = gratings along x (vertical edges)
-  int64_t gratings = 3;                        // 3 colour means, then 36 gratings (colour channel, orientation, phase)
-  int64_t energy = 39;                         // layer 0: energy per orientation (6), then saturation (1)
-  int64_t saturation = 45;
-  int64_t pooled = 46;                         // layer 1: image means of energies (6) and saturation (1)
-  int64_t pooled_colour = 53;                  // layer 1: image mean of the colour differences R-G, G-B, B-R
-  int64_t end = 56;
-  int64_t mlp_units = 78;                      // layer 0 MLP units used
+  static constexpr int64_t gratings = 3;      // after the 3 colour means: (colour channel, orientation, phase)
+  static constexpr int64_t energy = gratings + 3 * orientations * 2;  // layer 0: one per orientation, then
+  static constexpr int64_t saturation = energy + orientations;         // the saturation
+  static constexpr int64_t pooled = saturation + 1;  // layer 1: image means of the energies and the saturation
+  static constexpr int64_t pooled_colour = pooled + orientations + 1;  // and of the colour differences (3)
+  static constexpr int64_t end = pooled_colour + 3;
+  static constexpr int64_t mlp_units = 3 * orientations * 4 + 6;  // layer 0 MLP units used
 };
 
 // Overwrites the stem, layer 0 and layer 1 of a SigLIP state dict (names vision_model.*) made for `config`.
