@@ -185,7 +185,10 @@ with Server(imp, model, "--api-key", KEY, "--max-concurrent", "2", "--max-body-b
     conn.sock.close()
     conn.close()
     closed_at = time.time()
-    while time.time() < closed_at + 20 and metric(srv, "imp_requests_in_flight") != 0:
+    # The handler answers 499 as soon as it sees the socket closed; the engine drops the row at its next step,
+    # so both gauges are awaited (checking the batch right after in-flight reached 0 raced the engine).
+    while time.time() < closed_at + 20 and (metric(srv, "imp_requests_in_flight") != 0
+                                            or metric(srv, "imp_batch_rows") != 0):
         time.sleep(0.01)
     gone_after = time.time() - closed_at
     generated = metric(srv, "imp_completion_tokens_total") - tokens_before
