@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "imp/core/base64.h"
 #include "imp/core/error.h"
 #include "imp/eval/score_io.h"
 #include "imp/core/fs.h"
@@ -107,31 +108,6 @@ bool is_none(const std::string& v) {
   return low == "nan" || low == "none";
 }
 
-std::string base64_decode(const std::string& in, const std::string& where) {
-  static int8_t table[256];
-  static bool init = false;
-  if (!init) {
-    std::fill(std::begin(table), std::end(table), int8_t{-1});
-    const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; a[i]; ++i) table[static_cast<unsigned char>(a[i])] = static_cast<int8_t>(i);
-    init = true;
-  }
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    if (c == '=' || std::isspace(c)) continue;
-    IMP_CHECK(table[c] >= 0, where, ": the image is not valid base64");
-    acc = (acc << 6) | static_cast<uint32_t>(table[c]);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
-
 ojson index_value(const std::string& v) {
   char* end = nullptr;
   const long long n = std::strtoll(v.c_str(), &end, 10);
@@ -163,7 +139,9 @@ std::vector<EvalItem> mmbench_items(const QuestionOptions& o) {
       options.push_back(row[c_opt[k]]);
       chars.push_back(letters[k]);
     }
-    const std::string image = base64_decode(row[c_image], where);
+    auto decoded = decode_base64(row[c_image], /*skip_whitespace=*/true);
+    IMP_CHECK(decoded.error.empty(), where, ": the image is not valid base64 (", decoded.error, ")");
+    const std::string image = std::move(decoded.bytes);
     const size_t rounds = o.all_rounds ? options.size() : 1;
     for (size_t round = 0; round < rounds; ++round) {
       std::string question = row[c_question];

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 
+#include "imp/core/base64.h"
 #include "imp/core/error.h"
 #ifdef IMP_WITH_OPENCV
 #include "imp/image/image.h"
@@ -144,35 +145,6 @@ std::string read_allowed_file(const std::string& path, const RequestLimits& limi
 
 }  // namespace
 
-std::string base64_decode(const std::string& in) {
-  auto value = [](unsigned char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;  // standard and URL-safe alphabets
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  size_t n = in.size();
-  while (n > 0 && in[n - 1] == '=' && in.size() - n < 2) --n;
-  if (n % 4 == 1) throw bad("invalid base64 data: bad length", "");
-  std::string out;
-  out.reserve(n / 4 * 3 + 2);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const int v = value(static_cast<unsigned char>(in[i]));
-    if (v < 0) throw bad(str("invalid base64 data: unexpected character at offset ", i), "");
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
-
 std::string load_image_url(const std::string& url, const RequestLimits& limits) {
   std::string bytes;
   if (url.rfind("data:", 0) == 0) {
@@ -184,7 +156,9 @@ std::string load_image_url(const std::string& url, const RequestLimits& limits) 
     if (meta.rfind("image/", 0) != 0) throw bad("a data: URL must hold an image (data:image/...)", "");
     if ((url.size() - comma - 1) / 4 * 3 > limits.max_image_bytes + 3)
       throw ApiError(413, str("the image is larger than ", limits.max_image_bytes, " bytes"), "", "image_too_large");
-    bytes = base64_decode(url.substr(comma + 1));
+    auto decoded = decode_base64(std::string_view(url).substr(comma + 1));
+    if (!decoded.error.empty()) throw bad("invalid base64 data: " + decoded.error, "");
+    bytes = std::move(decoded.bytes);
   } else if (url.rfind("file://", 0) == 0) {
     bytes = read_allowed_file(url.substr(7), limits);
   } else if (!url.empty() && url[0] == '/') {

@@ -246,5 +246,20 @@ TEST(EngineFormat, MmbenchTsvQuotingOptionsAndRounds) {
                                "\xe7\xad\x94\xe9\x80\x89\xe9\xa1\xb9\xe5\xad\x97\xe6\xaf\x8d\xe3\x80\x82");
 }
 
+TEST(EngineFormat, MmbenchBadBase64NamesTheRow) {
+  const std::string path = temp_file("bad64.tsv");
+  atomic_write(path, "index\tquestion\tA\tB\timage\n5\tQ\tx\ty\taG=Vs\n");
+  eval::EvalOptions o;
+  o.question_file = path;
+  try {
+    eval::load_items(eval::Engine::mmbench, o);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    EXPECT_NE(what.find("not valid base64 (unexpected character at offset 3)"), std::string::npos) << what;
+  }
+}
+
 }  // namespace
 }  // namespace imp::test

@@ -77,11 +77,11 @@ SECONDS_OF="$half" LIBS="-lpcre2-8 -lutf8proc" DICT="added_tokens_decoder conten
   fuzz_target tokenizer_config src/text/*.cpp src/core/json.cpp src/core/fs.cpp src/core/utf8.cpp
 SECONDS_OF="$half" LIBS="-lpcre2-8 -lutf8proc" DICT="question_id image text conversations value id index question hint nan None" \
   fuzz_target questions src/eval/questions.cpp src/eval/stopping.cpp src/eval/score/io.cpp src/eval/score/py_text.cpp \
-  src/text/*.cpp src/core/json.cpp src/core/fs.cpp src/core/utf8.cpp
+  src/text/*.cpp src/core/json.cpp src/core/fs.cpp src/core/utf8.cpp src/core/base64.cpp
 SECONDS_OF="$half" LIBS="-DIMP_WITH_OPENCV=1 -I/usr/include/opencv4 -ljpeg -lopencv_imgcodecs -lopencv_imgproc -lopencv_core" \
   DICT="messages role content system user assistant type text image_url url data:image/png;base64, file:// max_tokens temperature top_p stop seed stream stream_options include_usage n <image> iVBORw0KGgo" \
   fuzz_target chat_request src/serve/openai.cpp src/image/decode.cpp src/image/header.cpp src/image/jpeg.cpp \
-  src/image/process.cpp src/image/resize.cpp src/core/json.cpp src/core/fs.cpp
+  src/image/process.cpp src/image/resize.cpp src/core/json.cpp src/core/fs.cpp src/core/base64.cpp
 
 if [[ "$failed" == 0 ]]; then rm -rf "$work"; fi
 exit "$failed"

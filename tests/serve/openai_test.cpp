@@ -205,16 +205,6 @@ TEST(ServeOpenAI, ServerFilesOnlyInsideTheAllowedFolder) {
   ::unlink(link.c_str());
 }
 
-TEST(ServeOpenAI, Base64) {
-  EXPECT_EQ(base64_decode("aGVsbG8="), "hello");
-  EXPECT_EQ(base64_decode("aGVsbG8"), "hello");
-  EXPECT_EQ(base64_decode(""), "");
-  EXPECT_EQ(base64_decode("-_-_"), base64_decode("+/+/"));
-  EXPECT_THROW(base64_decode("a"), ApiError);
-  EXPECT_THROW(base64_decode("aGVs bG8="), ApiError);
-  EXPECT_THROW(base64_decode("aGVsbG8==="), ApiError);
-}
-
 TEST(ServeOpenAI, ResponseShapes) {
   const auto c = completion_json("id1", 5, "m", "hi", "stop", 3, 2);
   EXPECT_EQ(c["object"], "chat.completion");

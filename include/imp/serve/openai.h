@@ -52,9 +52,6 @@ ParsedChat parse_chat_request(const std::string& body, const RequestLimits& limi
 // limits.allowed_image_dir, "file:///abs/path" or "/abs/path". Checks the byte and pixel limits.
 std::string load_image_url(const std::string& url, const RequestLimits& limits);
 
-// RFC 4648 base64 (padding optional, no whitespace); throws ApiError 400 on anything else.
-std::string base64_decode(const std::string& in);
-
 OrderedJson error_json(const ApiError& e);
 OrderedJson completion_json(const std::string& id, int64_t created, const std::string& model, const std::string& text,
                             const std::string& finish_reason, int64_t prompt_tokens, int64_t completion_tokens);
