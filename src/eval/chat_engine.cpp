@@ -25,13 +25,6 @@
 namespace imp::eval {
 namespace {
 
-// Fault hook for the engine's failure-isolation test: IMP_FAULT=sample_fail:<seed> makes drawing a token fail
-// for rows sampled with that seed (a sampling failure cannot be provoked otherwise since tiny temperatures
-// decode greedily).
-void sampling_fault(uint64_t seed) {
-  if (fault_argument("sample_fail") == std::to_string(seed)) IMP_FAIL("IMP_FAULT: sampling failed for seed ", seed);
-}
-
 // The template with an OpenAI system message in place of the default one.
 data::Template with_system(data::Template t, const std::string& system) {
   switch (t.style) {
@@ -299,7 +292,8 @@ class BatchChatEngine final : public ChatEngine {
       return false;
     }
     if (row.rng) {
-      sampling_fault(row.cfg.seed);
+      if (!fail_seed_.empty() && fail_seed_ == std::to_string(row.cfg.seed))
+        IMP_FAIL("IMP_FAULT: sampling failed for seed ", row.cfg.seed);
       auto probs = warp_logits(batch_.logits.slice(0, r, r + 1), row.cfg).softmax(-1).to(torch::kCPU);
       next = torch::multinomial(probs, 1, /*replacement=*/false, *row.rng).item<int64_t>();
     }
@@ -360,6 +354,10 @@ class BatchChatEngine final : public ChatEngine {
   data::Template tmpl_;
   std::string name_;
   int64_t context_ = 0, patches_ = 0;
+  // Fault hook for the failure-isolation test, read when the engine opens: IMP_FAULT=sample_fail:<seed> makes
+  // drawing a token fail for rows sampled with that seed (tiny temperatures decode greedily, so a sampling
+  // failure cannot be provoked otherwise).
+  const std::string fail_seed_ = fault_argument("sample_fail");
   DecodeBatch batch_;     // worker thread only
   std::vector<Row> rows_;  // worker thread only (read for stats under mu_)
 

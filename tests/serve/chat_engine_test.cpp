@@ -168,6 +168,10 @@ void expect_no_more_events(eval::ChatStream& s, const std::string& what) {
 
 TEST(ChatEngine, ARowWhoseSamplingFailsFailsAlone) {
   const auto s = open_gen_model("phi2");
+  ::setenv("IMP_FAULT", "sample_fail:424242", 1);  // read when the engine opens
+  struct Unset {
+    ~Unset() { ::unsetenv("IMP_FAULT"); }
+  } unset;
   auto engine = eval::open_chat_engine(engine_options(4));
   // `running` decodes while the others join; `one` ends at its first token, in the step where `broken` fails
   // when both join together; `broken` samples with the seed the fault hook fails on its first token.
@@ -175,10 +179,6 @@ TEST(ChatEngine, ARowWhoseSamplingFailsFailsAlone) {
   auto broken = request("Say something.", false, 8);
   broken.temperature = 0.7;
   broken.seed = 424242;
-  ::setenv("IMP_FAULT", "sample_fail:424242", 1);
-  struct Unset {
-    ~Unset() { ::unsetenv("IMP_FAULT"); }
-  } unset;
   auto s_running = engine->submit(running);
   while (engine->stats().completion_tokens == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto s_one = engine->submit(one), s_broken = engine->submit(broken);
