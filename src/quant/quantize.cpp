@@ -38,10 +38,17 @@ QuantizedWeight quantize_weight(const torch::Tensor& w_in, const QuantConfig& c,
   auto lo = w.amin(-1), hi = w.amax(-1);
   auto s = (hi - lo) / 15.0;
   s = torch::where(s > 0, s, torch::ones_like(s));  // constant group: q = 0 reproduces it exactly
+  // A group that spans zero gets zero on its grid (an integer zero point, as GPTQ and AWQ store it): the grid
+  // moves by at most half a step, so every weight stays within half a step of it, and exact zeros (pruned
+  // weights, a tower's unused channels) come back as zeros instead of +-s/2. z = (8 - level) s makes
+  // (level - 8) s + z exactly 0 in floating point.
+  const auto spans = (lo < 0) & (hi > 0);
+  const auto level = torch::round(-lo / s);
+  lo = torch::where(spans, -level * s, lo);
   auto qi = torch::clamp(torch::round((w - lo.unsqueeze(-1)) / s.unsqueeze(-1)), 0, 15).reshape({out, in});
   q.qweight = pack_uint4(qi);
   q.scales = s.contiguous();
-  q.zeros = (lo + 8.0 * s).contiguous();
+  q.zeros = torch::where(spans, (8.0 - level) * s, lo + 8.0 * s).contiguous();
   return q;
 }
 

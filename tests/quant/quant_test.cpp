@@ -58,6 +58,7 @@ TEST(Quantize, ErrorIsAtMostHalfAStepPerGroup) {
   torch::manual_seed(0);
   auto w = torch::randn({48, 256}) * 0.05;
   w[3].zero_();  // an all-zero row must come back exactly
+  w.index_put_({torch::rand({48, 256}) < 0.1}, 0.0);  // and so must scattered zeros
   for (auto [bits, group] : std::vector<std::pair<int, int64_t>>{{8, -1}, {8, 32}, {8, 128}, {4, 32}, {4, 64}, {4, 128}}) {
     SCOPED_TRACE("bits " + std::to_string(bits) + " group " + std::to_string(group));
     const auto c = cfg(bits, group);
@@ -70,6 +71,8 @@ TEST(Quantize, ErrorIsAtMostHalfAStepPerGroup) {
     const double worst = (err - step / 2).max().item<double>();
     EXPECT_LE(worst, 1e-6) << "max excess over half a step";
     EXPECT_EQ(dequantize_weight(q, c)[3].abs().max().item<double>(), 0.0);
+    // single zeros inside groups that span zero stay exactly zero (4 bits: the zero point is a level)
+    EXPECT_EQ(dequantize_weight(q, c).index({w == 0}).abs().max().item<double>(), 0.0);
     // and not trivially: the error is a real fraction of the step somewhere
     EXPECT_GT((err / step.clamp_min(1e-12)).max().item<double>(), 0.3);
   }

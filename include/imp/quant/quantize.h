@@ -3,8 +3,9 @@
 //   bits 8: qweight I8 [out, in], q = clamp(round(w / s), -127, 127), w ~ q * s,
 //           scales F32 [out, groups] with s = max|w| / 127 over each group (symmetric).
 //   bits 4: qweight U8 [out, in/2], byte j of a row = q[2j] | q[2j+1] << 4 with q in 0..15,
-//           q = clamp(round((w - min) / s), 0, 15), s = (max - min) / 15 per group,
-//           w ~ (q - 8) * s + z with zeros F32 [out, groups], z = min + 8 s (LibTorch's int4 mm convention).
+//           q = clamp(round((w - m) / s), 0, 15), s = (max - min) / 15 per group, m = min, or
+//           m = -round(-min / s) s for a group spanning zero (zero on the grid, as GPTQ/AWQ zero points),
+//           w ~ (q - 8) * s + z with zeros F32 [out, groups], z = m + 8 s (LibTorch's int4 mm convention).
 #pragma once
 
 #include <torch/torch.h>
