@@ -41,13 +41,13 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(n
 "$IMP" quantize --model "$MERGED" --output "$OUT/int4-g32-dec" --bits 4 --group-size 32 --embedding-bits 0 --no-vision
 # bench/quant_size.py computes sizes from config.json; here it must give the written int4 directory's bytes exactly
 "$PY" "$REPO/bench/quant_size.py" "$MERGED/config.json" --stored-bytes 4 --check "$OUT/int4" 4 128 4
-for t in f16 q8_0 q4_0; do
+for t in f16 q8_0 q4_0 q4_k; do
   "$IMP" export gguf --model "$MERGED" --output "$OUT/demo-$t.gguf" --mmproj "$OUT/mmproj-$t.gguf" --type "$t" >/dev/null
 done
 LLAMA_PY=$REPO/.venv-llama/bin/python
 LLAMA=()
 if "$LLAMA_PY" -c 'import llama_cpp, PIL' 2>/dev/null; then
-  for t in f16 q8_0 q4_0; do
+  for t in f16 q8_0 q4_0 q4_k; do
     "$LLAMA_PY" "$REPO/bench/llama_demo_eval.py" "$OUT/demo-$t.gguf" "$OUT/mmproj-$t.gguf" "$DATA/eval/questions.jsonl" \
       "$DATA/images" "$OUT/llama-$t.jsonl" --threads "$THREADS" 2>"$OUT/llama-$t.log"
     LLAMA+=("llama-$t")
@@ -98,7 +98,7 @@ for m in "${LLAMA[@]}"; do
 done
 echo
 echo "GGUF files (decoder + tokenizer, and the --mmproj file of the tower + projector):"
-for t in f16 q8_0 q4_0; do
+for t in f16 q8_0 q4_0 q4_k; do
   printf "  %-6s %8.2f MB + %.2f MB\n" "$t" "$(awk "BEGIN{print $(size "$OUT/demo-$t.gguf")/1e6}")" \
     "$(awk "BEGIN{print $(size "$OUT/mmproj-$t.gguf")/1e6}")"
 done

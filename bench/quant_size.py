@@ -91,8 +91,8 @@ def is_vision(name):
 
 def gguf_tensor_bytes(name, shape, kind):
     """Bytes of one tensor in an `imp export gguf --type KIND` file: 1-d tensors f32; in the mmproj file the patch
-    and position embeddings f16 in an f16 file, else f32; other 2-d tensors with rows of whole 32-blocks in KIND,
-    else f16."""
+    and position embeddings f16 in an f16 file, else f32; other 2-d tensors with rows of whole 32-blocks in KIND
+    (q4_k: whole 256-blocks, else q8_0), else f16."""
     numel = 1
     for s in shape:
         numel *= s
@@ -100,6 +100,10 @@ def gguf_tensor_bytes(name, shape, kind):
         return numel * 4
     if ".embeddings." in name and is_vision(name):
         return numel * (2 if kind == "f16" else 4)
+    if kind == "q4_k":
+        if shape[-1] % 256 == 0:
+            return numel // 256 * 144
+        kind = "q8_0"
     if shape[-1] % 32 == 0:
         return numel // 32 * {"f32": 128, "f16": 64, "q8_0": 34, "q4_0": 18}[kind]
     return numel * (4 if kind == "f32" else 2)
@@ -143,7 +147,7 @@ def main():
         label = "imp int%d g%s, embeddings %s, vision %s" % (bits, "row" if group == -1 else group,
                                                             "int%d" % eb if eb else "kept", "int" if vision else "kept")
         rows.append((label, imp_size(ts, stored, bits, group, eb, vision)))
-    for kind in ("f16", "q8_0", "q4_0"):
+    for kind in ("f16", "q8_0", "q4_0", "q4_k"):
         rows.append(("GGUF %s (text model only)" % kind, gguf_text_size(ts, kind)))
         rows.append(("GGUF %s mmproj (tower + projector)" % kind, gguf_mmproj_size(ts, kind)))
         rows.append(("GGUF %s text + mmproj" % kind, gguf_text_size(ts, kind) + gguf_mmproj_size(ts, kind)))

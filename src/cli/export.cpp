@@ -17,7 +17,7 @@ void add_export_commands(CLI::App& root, Commands& out) {
   auto* g = e->add_subcommand("gguf", "The decoder (and tokenizer) as a GGUF file for llama.cpp");
   g->add_option("--model", o->model, "full-precision model directory (Imp or phi/qwen2/phi3 decoder)")->required();
   g->add_option("--output", o->output, "the .gguf file to write")->required();
-  g->add_option("--type", o->type, "f32 | f16 | q8_0 | q4_0 (2-d weights; norms and biases stay f32)")
+  g->add_option("--type", o->type, "f32 | f16 | q8_0 | q4_0 | q4_k (2-d weights; norms and biases stay f32)")
       ->capture_default_str();
   g->add_option("--mmproj", o->mmproj, "also write the vision tower + projector as llama.cpp's mmproj .gguf");
   out.push_back({g, [o] {

@@ -25,7 +25,8 @@ TypeInfo parse_type(const std::string& s) {
   if (s == "f16") return {TensorType::F16, FileType::mostly_f16};
   if (s == "q8_0") return {TensorType::Q8_0, FileType::mostly_q8_0};
   if (s == "q4_0") return {TensorType::Q4_0, FileType::mostly_q4_0};
-  throw Error(str("--type ", quote(s), " is not supported; use f32, f16, q8_0 or q4_0"), ErrorKind::usage);
+  if (s == "q4_k") return {TensorType::Q4_K, FileType::mostly_q4_k_s};
+  throw Error(str("--type ", quote(s), " is not supported; use f32, f16, q8_0, q4_0 or q4_k"), ErrorKind::usage);
 }
 
 bool has_prefix(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
@@ -57,7 +58,7 @@ ExportReport export_gguf(const ExportOptions& o) {
   w.set("general.architecture", std::string(map.arch));
   w.set("general.name", base_name(o.model));
   w.set("general.file_type", static_cast<uint32_t>(type.file));
-  if (type.tensor == TensorType::Q8_0 || type.tensor == TensorType::Q4_0) w.set("general.quantization_version", uint32_t{2});
+  if (is_quantized(type.tensor)) w.set("general.quantization_version", uint32_t{2});
   map.hparams(w, c);
   // An Imp phi2 model ends its answers with the "</s>" Imp's recipe adds to the tokenizer (imp-reference 4.4).
   add_tokenizer(w, o.model, c, mc.kind == ModelKind::multimodal && c.arch == Arch::phi2 ? "</s>" : "");
@@ -75,8 +76,7 @@ ExportReport export_gguf(const ExportOptions& o) {
     if (c.tie_word_embeddings && name == "lm_head.weight") continue;  // llama.cpp uses token_embd
     IMP_CHECK(t.is_floating_point() && (t.dim() == 1 || t.dim() == 2), o.model, ": ", name,
               " must be a 1-d or 2-d float tensor, got ", c10::toString(t.scalar_type()), " ", t.sizes());
-    TensorType tt = t.dim() == 1 ? TensorType::F32 : type.tensor;
-    if (t.size(-1) % static_cast<int64_t>(block_size(tt)) != 0) tt = TensorType::F16;  // rows not in whole blocks
+    const TensorType tt = t.dim() == 1 ? TensorType::F32 : row_type(type.tensor, t.size(-1));
     const auto f = t.to(torch::kFloat32).contiguous();
     auto bytes = encode(f.data_ptr<float>(), static_cast<size_t>(f.numel()), tt);
     r.bytes += bytes.size();

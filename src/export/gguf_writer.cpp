@@ -16,6 +16,7 @@ const char* type_name(TensorType t) {
     case TensorType::F16: return "f16";
     case TensorType::Q4_0: return "q4_0";
     case TensorType::Q8_0: return "q8_0";
+    case TensorType::Q4_K: return "q4_k";
   }
   return "?";
 }

@@ -72,7 +72,7 @@ MmprojReport build_mmproj(Writer& w, const std::string& model, TensorType type, 
   w.set("general.architecture", std::string("clip"));
   w.set("general.name", base_name(model) + " mmproj");
   w.set("general.file_type", static_cast<uint32_t>(file_type));
-  if (type == TensorType::Q8_0 || type == TensorType::Q4_0) w.set("general.quantization_version", uint32_t{2});
+  if (is_quantized(type)) w.set("general.quantization_version", uint32_t{2});
   w.set("clip.has_vision_encoder", true);
   w.set("clip.has_llava_projector", true);
   w.set("clip.projector_type", std::string("mlp"));
@@ -97,9 +97,8 @@ MmprojReport build_mmproj(Writer& w, const std::string& model, TensorType type, 
     const std::string g = mmproj_name(name, layers);
     if (g.empty()) continue;
     IMP_CHECK(t.is_floating_point(), model, ": ", name, " is ", c10::toString(t.scalar_type()), ", not a float tensor");
-    TensorType tt = t.dim() == 1 ? TensorType::F32 : type;
+    TensorType tt = t.dim() == 1 ? TensorType::F32 : row_type(type, t.size(-1));
     if (g == "v.patch_embd.weight" || g == "v.position_embd.weight") tt = type == TensorType::F16 ? type : TensorType::F32;
-    if (t.size(-1) % static_cast<int64_t>(block_size(tt)) != 0) tt = TensorType::F16;
     const auto f = t.to(torch::kFloat32).contiguous();
     auto bytes = encode(f.data_ptr<float>(), static_cast<size_t>(f.numel()), tt);
     r.bytes += bytes.size();

@@ -1,11 +1,13 @@
 // ggml encodings: f16 conversion bit-exact with LibTorch's Half (round to nearest even, subnormals, overflow),
-// Q8_0/Q4_0 blocks by hand, and the GGUF header layout.
+// Q8_0/Q4_0 blocks by hand, Q4_K against ggml's reference bytes, and the GGUF header layout.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 #include <iterator>
 
 #include <torch/torch.h>
@@ -53,6 +55,44 @@ TEST(Blocks, Q8_0AndQ4_0ByHand) {
   EXPECT_EQ(q4[2] >> 4, 8);                              // x[16] = 0 -> 8
   EXPECT_EQ(q4[2 + 15] >> 4, 15);                        // x[31] = 3.75 -> 7.5 + 8.5 = 16 -> clamped 15
   EXPECT_THROW(encode(x.data(), 31, TensorType::Q4_0), Error);
+}
+
+// Q4_K against bytes written by ggml's own quantize_row_q4_K_ref (libggml-base of llama-cpp-python 0.3.36,
+// through ctypes) for four blocks: mixed signs, all positive, a zero sub-block, outliers.
+TEST(Blocks, Q4_KMatchesGgmlReference) {
+  std::vector<float> x(1024);
+  for (int i = 0; i < 256; ++i) {
+    x[i] = static_cast<float>((i * 37) % 101 - 50) / 64;
+    x[256 + i] = static_cast<float>((i * 13) % 29) / 16 + 0.25f;
+    x[512 + i] = i < 32 ? 0.0f : static_cast<float>((i * 7) % 23 - 11) / 1024;
+    x[768 + i] = i % 5 == 0 ? 3.0f : static_cast<float>((i * 11) % 17 - 8) / 256;
+  }
+  const char* want[] = {
+      "de162c22fefffffcfffdfefecfdcfffea0156bc1278cd3489e045ab0167bc2378de349ae056ab1267cd2389de459af15"
+      "268ce248ad0459b0157bd1379ce348ae046ac0267bd2379df359be156ac1268c9df359be157ac1268ce248ad0459b015"
+      "7bd1379ce348ae046ac0267bd2379df3156ac1268cd2489df459b0157bc1378ce348ae046ab0267bd2379de359ae156a",
+      "4f180000fffdfffd000000000f0f0f0d72d85ec74da52b94fa72e86fc74db63c94fa83e96fd85eb63ca52b83f972d85e"
+      "2b94fa72e86fc74db63c94fa83e96fd85eb63ca52b83f972d85ec74da52b94fac74da63c94fa83e96fc85eb63c952b83"
+      "e972d85eb74da52b84fa72d86fc74da683e96fd85eb63ca52b83f972d85ec74da52b94fa72e86fc74db63c94fa83e96f",
+      "84019509c0feffffc0ffffffedfffdffc01050a0f04090e03070c01060b00050a0e03080d02070c01050a0f04090e030"
+      "378cd1267bb01559aef3489dd2377bc1156abf04599de3378cd1267bb01559aebf04599ee3378cd1267bb0155aaef348"
+      "9dd2377cc1156abf04599ee3378cd126377cc1166abf04599ee3388cd1267bb0155aaff3489dd2377cc1166abf04599e",
+      "f91a7703fffbffff0046403f0fbf1f0f0e0000f0000e0000f0000e0000f0000e0000f0000e0000f0000e0000f0000e00"
+      "000e0000e0000e0000e0000e0000e0000e0000e0000e0000e0000e0000e0000ee0000e0000e0000e0000e0000e0000e0"
+      "000e0000e0000e0000e0000e0000e00000e0000e0000e0000e0000e0000e0000e0000e0000e0000e0000e0000e0000e0",
+  };
+  const auto got = encode(x.data(), x.size(), TensorType::Q4_K);
+  ASSERT_EQ(got.size(), 4u * 144);
+  for (int b = 0; b < 4; ++b) {
+    std::ostringstream hex;
+    for (int i = 0; i < 144; ++i) hex << std::hex << std::setw(2) << std::setfill('0') << int{got[144 * b + i]};
+    EXPECT_EQ(hex.str(), want[b]) << "block " << b;
+  }
+  EXPECT_THROW(encode(x.data(), 255, TensorType::Q4_K), Error);
+  EXPECT_EQ(row_type(TensorType::Q4_K, 512), TensorType::Q4_K);
+  EXPECT_EQ(row_type(TensorType::Q4_K, 128), TensorType::Q8_0);  // rows of 128: whole Q8_0 blocks only
+  EXPECT_EQ(row_type(TensorType::Q4_K, 100), TensorType::F16);
+  EXPECT_EQ(row_type(TensorType::Q4_0, 100), TensorType::F16);
 }
 
 TEST(Writer, HeaderLayoutAndAlignment) {

@@ -15,9 +15,13 @@ if ! "$PY" -c 'import gguf, numpy' 2>/dev/null; then
   exit 1
 fi
 
+# With .venv-llama, Q4_K bytes are also compared with ggml's own encoder (gguf_check.py, IMP_GGML_LIB).
+lib=$(ls "$REPO"/.venv-llama/lib/python3*/site-packages/llama_cpp/lib/libggml-base.so 2>/dev/null | head -1)
+[ -n "$lib" ] && export IMP_GGML_LIB=$lib
+
 text_models
 for model in "${MODELS[@]}"; do
-  for type in f32 f16 q8_0 q4_0; do
+  for type in f32 f16 q8_0 q4_0 q4_k; do
     out="$TMP/$(basename "$model")-$type.gguf"
     if ! "$IMP" export gguf --model "$model" --output "$out" --type "$type" >"$TMP/log" 2>&1; then
       fail "export $model $type: $(cat "$TMP/log")"
@@ -37,7 +41,7 @@ for fam in phi2 qwen2 phi3; do
   IMPS+=("$TMP/imp_$fam")
 done
 for model in "${IMPS[@]}"; do
-  for type in f32 f16 q8_0 q4_0; do
+  for type in f32 f16 q8_0 q4_0 q4_k; do
     out="$TMP/$(basename "$model")-$type.gguf" mm="$TMP/$(basename "$model")-mmproj-$type.gguf"
     if ! "$IMP" export gguf --model "$model" --output "$out" --mmproj "$mm" --type "$type" >"$TMP/log" 2>&1; then
       fail "export --mmproj $model $type: $(cat "$TMP/log")"

@@ -4,7 +4,7 @@
 # demo-shaped Phi-2 (and of $IMP_DEMO_MODEL, e.g. the trained demo's merged model, when set) and decodes greedily;
 # tests/export/llama_greedy.py compares the tokenizer and every greedy token with imp. f16 must agree on every
 # token except where imp's own top-2 logits are within 1e-3 (a tie f16 rounding may break either way);
-# q8_0 / q4_0 agreement is printed, not required. Then the image path of --mmproj files (below). Skips (exit 77)
+# q8_0 / q4_0 / q4_k agreement is printed, not required. Then the image path of --mmproj files (below). Skips (exit 77)
 # without .venv-llama.
 #
 #   tests/export/llama_greedy.sh <repository root> <imp binary>
@@ -19,7 +19,7 @@ fi
 text_models
 [ -n "${IMP_DEMO_MODEL:-}" ] && MODELS+=("$IMP_DEMO_MODEL")
 for model in "${MODELS[@]}"; do
-  for type in f16 q8_0 q4_0; do
+  for type in f16 q8_0 q4_0 q4_k; do
     out="$TMP/$(basename "$model")-$type.gguf"
     "$IMP" export gguf --model "$model" --output "$out" --type "$type" >/dev/null 2>"$TMP/log" ||
       { fail "export $model $type: $(cat "$TMP/log")"; continue; }
@@ -47,7 +47,7 @@ imp_demo
 IMPS=("$REPO/tests/data/models/gen_phi2" "$REPO/tests/data/models/gen_qwen2" "$REPO/tests/data/models/gen_phi3" "$TMP/imp-demo")
 [ -n "${IMP_DEMO_MODEL:-}" ] && IMPS+=("$IMP_DEMO_MODEL")
 for model in "${IMPS[@]}"; do
-  for type in f16 q8_0 q4_0; do
+  for type in f16 q8_0 q4_0 q4_k; do
     out="$TMP/$(basename "$model")-$type.gguf" mm="$TMP/$(basename "$model")-mmproj-$type.gguf"
     "$IMP" export gguf --model "$model" --output "$out" --mmproj "$mm" --type "$type" >/dev/null 2>"$TMP/log" ||
       { fail "export --mmproj $model $type: $(cat "$TMP/log")"; continue; }

@@ -4,19 +4,17 @@ model directory: the "clip" keys llama.cpp's tools/mtmd reads (projector_type ml
 count and feature layer = the layers Imp keeps after mm_vision_select_layer, image mean/std 0.5, projection_dim =
 the decoder width), the tensor names (v.patch_embd, v.position_embd, v.blk.N.*, mm.0/mm.2; no post_ln), types,
 and every tensor dequantizing to the source within its format's bound (tests/export/gguf_check.py's bounds,
-bit-exact with gguf.quants). Exits 1 on any failure.
+bit-exact with the reference encoders). Exits 1 on any failure.
 
-    mmproj_check.py MODEL_DIR MMPROJ.gguf TYPE     (TYPE: f32 | f16 | q8_0 | q4_0)
+    mmproj_check.py MODEL_DIR MMPROJ.gguf TYPE     (TYPE: f32 | f16 | q8_0 | q4_0 | q4_k)
 """
 import json
 import sys
 from pathlib import Path
 
-import numpy as np
 from gguf import GGUFReader, GGMLQuantizationType
-from gguf.quants import dequantize, quantize
 
-from gguf_check import bound, fail, failures, load_dir
+from gguf_check import check_tensor, fail, failures, load_dir, row_type
 
 IMP_TOWER = "model.vision_tower.vision_tower.vision_model."
 LAYER = {"layer_norm1": "ln1", "layer_norm2": "ln2", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
@@ -81,24 +79,13 @@ def main():
             should = GGMLQuantizationType.F32
         elif g in ("v.patch_embd.weight", "v.position_embd.weight"):  # as llama.cpp's converter
             should = GGMLQuantizationType.F16 if want == "f16" else GGMLQuantizationType.F32
-        elif want in ("q8_0", "q4_0") and src.shape[-1] % 32:
-            should = GGMLQuantizationType.F16
         else:
-            should = want_type
+            should = row_type(want_type, src.shape[-1])
         if t.tensor_type != should:
             fail(f"{g}: type {t.tensor_type.name}, expected {should.name}")
         if list(reversed([int(x) for x in t.shape])) != list(src.shape):
             fail(f"{g}: GGUF shape {list(t.shape)} is not the reverse of {list(src.shape)}")
-        ref = quantize(src.astype(np.float32), t.tensor_type)
-        if np.asarray(ref).tobytes() != np.asarray(t.data).tobytes():
-            fail(f"{g} ({t.tensor_type.name}): bytes differ from gguf.quants.quantize")
-        deq = dequantize(t.data, t.tensor_type).reshape(src.shape)
-        err = np.abs(deq.astype(np.float64) - src)
-        lim = bound(src, t.tensor_type).reshape(src.shape)
-        i = np.unravel_index(np.argmax(err - lim), src.shape)
-        if err[i] > lim[i]:
-            fail(f"{g} ({t.tensor_type.name}): error {err[i]:.3g} at {i} over the bound {lim[i]:.3g}")
-        worst[t.tensor_type.name] = max(worst.get(t.tensor_type.name, 0.0), float((err / (np.abs(src).max() + 1e-30)).max()))
+        check_tensor(g, src, t, worst)
     print(f"{path}: clip mmproj, {kept} of {n} tower layers, {len(got)} tensors; max error / max|w| per type:",
           ", ".join(f"{k} {v:.2e}" for k, v in sorted(worst.items())))
     return 1 if failures else 0

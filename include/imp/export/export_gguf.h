@@ -9,7 +9,7 @@ namespace imp::gguf {
 struct ExportOptions {
   std::string model;         // HF-layout Imp or decoder directory (phi / qwen2 / phi3 and imp_*)
   std::string output;        // model.gguf (written to a temporary name, renamed at the end)
-  std::string type = "f16";  // f32 | f16 | q8_0 | q4_0: 2-d weights; 1-d tensors (norms, biases) stay f32
+  std::string type = "f16";  // f32 | f16 | q8_0 | q4_0 | q4_k: 2-d weights; 1-d tensors (norms, biases) stay f32
   std::string mmproj;        // optional: the vision tower + projector as llama.cpp's mmproj file (imp/export/mmproj.h)
 };
 

@@ -11,11 +11,11 @@
 namespace imp::gguf {
 
 // ggml tensor types imp writes (values of ggml_type / gguf.GGMLQuantizationType).
-enum class TensorType : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8 };
+enum class TensorType : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, Q4_K = 12 };
 const char* type_name(TensorType t);
 
 // llama_ftype (general.file_type): the type of most weights.
-enum class FileType : uint32_t { all_f32 = 0, mostly_f16 = 1, mostly_q4_0 = 2, mostly_q8_0 = 7 };
+enum class FileType : uint32_t { all_f32 = 0, mostly_f16 = 1, mostly_q4_0 = 2, mostly_q8_0 = 7, mostly_q4_k_s = 14 };
 
 using Value = std::variant<uint32_t, int32_t, float, bool, std::string, uint64_t, std::vector<std::string>,
                            std::vector<int32_t>, std::vector<float>>;
