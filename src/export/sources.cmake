@@ -12,3 +12,7 @@ target_sources(imp_lib PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/export_gguf.cpp
   ${PROJECT_SOURCE_DIR}/src/cli/export.cpp
 )
+# ggml's reference quantizers are matched byte for byte: no fused multiply-add where the reference has none.
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/ggml_quants.cpp PROPERTIES COMPILE_OPTIONS -ffp-contract=off)
+endif()
