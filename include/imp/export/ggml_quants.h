@@ -14,7 +14,7 @@ namespace imp::gguf {
 
 uint16_t f32_to_f16(float f);
 float f16_to_f32(uint16_t h);
-// n values (a multiple of 32 for the block types) -> the type's bytes.
+// n values (a multiple of the type's block_size) -> the type's bytes.
 std::vector<uint8_t> encode(const float* x, size_t n, TensorType type);
 size_t block_size(TensorType t);  // values per block: 1 for F32/F16, 32 for Q8_0/Q4_0, 256 for Q4_K
 bool is_quantized(TensorType t);  // a block type (the file then carries general.quantization_version)
