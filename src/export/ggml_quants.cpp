@@ -57,11 +57,12 @@ TensorType row_type(TensorType want, int64_t row) {
 
 namespace {
 
-void put_f16(std::vector<uint8_t>& out, float v) {
-  const uint16_t h = f32_to_f16(v);
+void put_u16(std::vector<uint8_t>& out, uint16_t h) {
   out.push_back(static_cast<uint8_t>(h & 0xff));
   out.push_back(static_cast<uint8_t>(h >> 8));
 }
+
+void put_f16(std::vector<uint8_t>& out, float v) { put_u16(out, f32_to_f16(v)); }
 
 // ggml's roundf: half away from zero.
 float round_half_away(float v) { return std::round(v); }
@@ -165,7 +166,8 @@ void encode_q4_k(const float* x, std::vector<uint8_t>& out) {
     for (int i = 0; i < 32; ++i)
       L[32 * j + i] = static_cast<uint8_t>(std::clamp(nearest((x[32 * j + i] + off) / step), 0, 15));
   }
-  for (uint16_t h : {d, dmin}) out.push_back(static_cast<uint8_t>(h & 0xff)), out.push_back(static_cast<uint8_t>(h >> 8));
+  put_u16(out, d);
+  put_u16(out, dmin);
   out.insert(out.end(), packed, packed + 12);
   for (int j = 0; j < 256; j += 64)
     for (int i = 0; i < 32; ++i) out.push_back(static_cast<uint8_t>(L[j + i] | (L[j + i + 32] << 4)));
