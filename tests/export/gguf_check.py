@@ -11,6 +11,7 @@ quantize_row_q4_K_ref when IMP_GGML_LIB names a libggml-base (tests/export/gguf_
 .venv-llama when it exists; tests/export/ggml_quants_test.cpp holds reference bytes either way).
 """
 import ctypes
+import functools
 import json
 import os
 import struct
@@ -108,18 +109,27 @@ def bound(src, qtype):
     return np.broadcast_to(err * (1 + 2.0 ** -9) + amax * 2.0 ** -10 + 1e-12, blocks.shape).reshape(rows.shape)
 
 
+@functools.cache
+def ggml_quantize_q4_k():
+    """ggml's quantize_row_q4_K_ref from the libggml-base IMP_GGML_LIB names, or None."""
+    lib_path = os.environ.get("IMP_GGML_LIB")
+    if not lib_path:
+        return None
+    fn = ctypes.CDLL(lib_path).quantize_row_q4_K_ref
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    return fn
+
+
 def reference_bytes(src, qtype):
     """The reference encoding of `src` (float32, rows of whole blocks), or None for Q4_K without IMP_GGML_LIB."""
     if qtype != Q.Q4_K:
         return np.asarray(quantize(src, qtype)).tobytes()
-    lib_path = os.environ.get("IMP_GGML_LIB")
-    if not lib_path:
+    fn = ggml_quantize_q4_k()
+    if fn is None:
         return None
-    lib = ctypes.CDLL(lib_path)
-    lib.quantize_row_q4_K_ref.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
     x = np.ascontiguousarray(src, np.float32)
     out = np.zeros(x.size // 256 * 144, np.uint8)
-    lib.quantize_row_q4_K_ref(x.ctypes.data, out.ctypes.data, x.size)
+    fn(x.ctypes.data, out.ctypes.data, x.size)
     return out.tobytes()
 
 
