@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job: a tiny Imp model learns to answer questions about coloured shapes, on the CPU, in a few
 # minutes. Generates the synthetic dataset (imp demo-data), builds a random Phi-2-shaped decoder and a SigLIP
-# tower with designed weights, the stand-in for Imp's pretrained one (imp create-model), then follows Imp's recipe: stage 1 `imp pretrain` (projector only, plain
-# template) -> stage 2 `imp finetune-lora` (LoRA + projector, phi2 template) -> `imp merge`, evaluates the
-# random starting model and the merged model on held-out questions (`imp eval`) and prints the accuracy
-# per category next to the chance level (`imp demo-score`), and the loss curves (`imp loss-curve`).
+# tower with designed weights, the stand-in for Imp's pretrained one (imp create-model), then follows Imp's
+# recipe: stage 1 `imp pretrain` (projector only, plain template) -> stage 2 `imp finetune-lora` (LoRA +
+# projector, phi2 template) -> `imp merge`, evaluates the random starting model and the merged model on
+# held-out questions (`imp eval`) and prints the accuracy per category next to the chance level
+# (`imp demo-score`), and the loss curves (`imp loss-curve`).
 #
 #   scripts/demo.sh [--out DIR] [--seed N] [--threads N] [--skip-setup] [--dry-run]
 #
