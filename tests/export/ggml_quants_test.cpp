@@ -58,7 +58,8 @@ TEST(Blocks, Q8_0AndQ4_0ByHand) {
 }
 
 // Q4_K against bytes written by ggml's own quantize_row_q4_K_ref (libggml-base of llama-cpp-python 0.3.36,
-// through ctypes) for four blocks: mixed signs, all positive, a zero sub-block, outliers.
+// through ctypes: tests/export/ggml_q4k_reference.py LIB golden) for four blocks: mixed signs, all positive, a
+// zero sub-block, outliers.
 TEST(Blocks, Q4_KMatchesGgmlReference) {
   std::vector<float> x(1024);
   for (int i = 0; i < 256; ++i) {

@@ -104,7 +104,8 @@ def bound(src, qtype):
     # Q8_0: half a step of amax/127. Q4_0: its grid (q - 8) * d with d = -x_maxabs / 8 reaches only +7 steps on
     # the side opposite the largest value, so one whole step of amax/8 there. Plus the f16 rounding of d.
     # Q4_K fits its scales by least squares, with no simple worst case: ggml's own encoder stays under 0.112 amax
-    # on Gaussian, uniform, t(3), positive, sparse and sub-block-scaled rows; amax/6 flags layout errors.
+    # on Gaussian, uniform, t(3), positive, sparse and sub-block-scaled rows (ggml_q4k_reference.py LIB errors);
+    # amax/6 flags layout errors.
     err = {Q.Q8_0: amax / 127 * 0.5, Q.Q4_0: amax / 8, Q.Q4_K: amax / 6}[qtype]
     return np.broadcast_to(err * (1 + 2.0 ** -9) + amax * 2.0 ** -10 + 1e-12, blocks.shape).reshape(rows.shape)
 
